@@ -1,0 +1,37 @@
+// Small text utilities shared by every parser: source positions and quoting
+// of user input in messages.
+#ifndef TETHER_CORE_TEXT_H_
+#define TETHER_CORE_TEXT_H_
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace tether {
+
+// A 1-based line and column. Columns count Unicode scalar values, so a caret
+// printed under the line lines up for UTF-8 input.
+struct LineCol {
+  std::size_t line = 1;
+  std::size_t column = 1;
+};
+
+// The line and column of byte `offset` in `text` (offset may equal size()).
+LineCol ComputeLineCol(std::string_view text, std::size_t offset);
+
+// The full line of `text` containing byte `offset`, without its newline.
+std::string_view LineAt(std::string_view text, std::size_t offset);
+
+// `text` as a message fragment: wrapped in backticks, control characters
+// escaped, truncated to `max_bytes` with an ellipsis.
+std::string Quote(std::string_view text, std::size_t max_bytes = 80);
+
+// True if `text` is well-formed UTF-8 (no overlongs, no surrogates).
+bool IsValidUtf8(std::string_view text);
+
+// Appends the UTF-8 encoding of scalar value `cp` (must be valid) to `out`.
+void AppendUtf8(std::string& out, char32_t cp);
+
+}  // namespace tether
+
+#endif  // TETHER_CORE_TEXT_H_

@@ -1,0 +1,72 @@
+// Evaluates policy conditions against one request and entity store.
+//
+// Pure: no I/O, no global state. Semantics are Cedar 4's (docs/policy.md):
+// strict left-to-right evaluation, short-circuit `&&`/`||`/`if`, checked
+// 64-bit arithmetic, and errors that make a policy "erroring" rather than
+// true or false. Recursion depth is bounded by the parser's tree-height limit.
+#ifndef TETHER_POLICY_EVALUATOR_H_
+#define TETHER_POLICY_EVALUATOR_H_
+
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "core/arena.h"
+#include "policy/ast.h"
+#include "policy/entities.h"
+#include "policy/request.h"
+#include "policy/value.h"
+
+namespace tether::policy {
+
+enum class Outcome : std::uint8_t { kFalse, kTrue, kError };
+
+class Evaluator {
+ public:
+  // All three must outlive the Evaluator; temporaries go into `scratch`.
+  Evaluator(const Request& request, const EntityStore& entities,
+            Arena& scratch)
+      : request_(request), entities_(entities), scratch_(scratch) {}
+  Evaluator(const Evaluator&) = delete;
+  Evaluator& operator=(const Evaluator&) = delete;
+
+  // True if the policy's scope (principal, action, resource) matches.
+  bool ScopeMatches(const Policy& policy) const;
+
+  // Scope, then every `when`/`unless` clause in order. On kError, error()
+  // says why.
+  Outcome EvaluatePolicy(const Policy& policy);
+
+  // Evaluates `e`; on failure returns false and error() says why.
+  bool Eval(const Expr& e, Value* out);
+
+  const std::string& error() const { return error_; }
+
+  // `lhs in rhs` for entities: equal, or rhs is an ancestor of lhs.
+  bool EntityIn(const EntityUid& lhs, const EntityUid& rhs) const;
+
+ private:
+  bool Fail(std::string message);
+  bool ScopeMatches(const ScopeConstraint& sc, const EntityUid& var) const;
+  bool EvalIn(const Value& lhs, const Value& rhs, Value* out);
+  bool EvalCompare(const Expr& e, Value* out);
+  bool EvalArith(const Expr& e, Value* out);
+  bool EvalHas(const Expr& e, Value* out);
+  bool EvalGetAttr(const Expr& e, Value* out);
+  bool EvalSetOp(const Expr& e, Value* out);
+  bool EvalTag(const Expr& e, Value* out);
+  bool EvalCollection(const Expr& e, Value* out);
+  bool EvalCall(const Expr& e, Value* out);
+
+  const Request& request_;
+  const EntityStore& entities_;
+  Arena& scratch_;
+  std::string error_;
+};
+
+// Cedar `like`: `*` matches any sequence of characters.
+bool MatchPattern(std::span<const PatternPart> pattern, std::string_view text);
+
+}  // namespace tether::policy
+
+#endif  // TETHER_POLICY_EVALUATOR_H_
