@@ -133,10 +133,10 @@ int RunEval(const EvalOptions& opt) {
     auto req = OwnedRequest::FromJson(j);
     if (!req) {
       PrintError(where + ": " + req.error().message);
-      json::object err{{"error", json::object{{"code", req.error().code},
-                                              {"message",
-                                               where + ": " +
-                                                   req.error().message}}}};
+      json::object err{
+          {"error",
+           json::object{{"code", req.error().code},
+                        {"message", where + ": " + req.error().message}}}};
       std::cout << json::serialize(err) << "\n";
       status = 1;
       return;
@@ -189,8 +189,8 @@ int RunEval(const EvalOptions& opt) {
       auto j = ParseJson(line, {}, &lc);
       if (!j) {
         ++n;
-        std::string msg = where + ":" + std::to_string(lc.column) + ": " +
-                          j.error().message;
+        std::string msg =
+            where + ":" + std::to_string(lc.column) + ": " + j.error().message;
         PrintError(msg);
         json::object err{{"error", json::object{{"code", "invalid_json"},
                                                 {"message", msg}}}};
@@ -241,8 +241,9 @@ int RunTest(const std::string& file, bool cedar_semantics) {
   auto set = LoadPolicies(policy_paths);
   if (!set) return 1;
 
-  auto entities_from = [&](const json::value& v, const std::string& where)
-      -> std::unique_ptr<EntityStore> {
+  auto entities_from =
+      [&](const json::value& v,
+          const std::string& where) -> std::unique_ptr<EntityStore> {
     if (v.is_string()) {
       std::string path = Relative(file, std::string(v.get_string()));
       auto ej = LoadJson(path);
@@ -287,14 +288,15 @@ int RunTest(const std::string& file, bool cedar_semantics) {
     const json::value* req_j = co.if_contains("request");
     const json::value* expected = co.if_contains("expected");
     if (!req_j || !expected || !expected->is_string()) {
-      fail("a case needs `request` and `expected` (allow, deny or "
-           "approval_required)");
+      fail(
+          "a case needs `request` and `expected` (allow, deny or "
+          "approval_required)");
       continue;
     }
     std::string want(expected->get_string());
     if (want != "allow" && want != "deny" && want != "approval_required") {
-      fail("`expected` must be allow, deny or approval_required, got `" +
-           want + "`");
+      fail("`expected` must be allow, deny or approval_required, got `" + want +
+           "`");
       continue;
     }
     std::unique_ptr<EntityStore> own;
@@ -332,9 +334,11 @@ int RunTest(const std::string& file, bool cedar_semantics) {
       bool ok = d->is_array();
       if (ok) {
         for (const json::value& id : d->get_array()) {
-          if (!id.is_string()) ok = false;
-          else want_ids += (want_ids.empty() ? "" : ", ") +
-                           std::string(id.get_string());
+          if (!id.is_string())
+            ok = false;
+          else
+            want_ids +=
+                (want_ids.empty() ? "" : ", ") + std::string(id.get_string());
         }
       }
       if (!ok || want_ids != ids) {

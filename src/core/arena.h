@@ -34,8 +34,7 @@ class Arena {
   template <typename T, typename... Args>
   T* New(Args&&... args) {
     static_assert(std::is_trivially_destructible_v<T>);
-    return new (Allocate(sizeof(T), alignof(T)))
-        T(std::forward<Args>(args)...);
+    return new (Allocate(sizeof(T), alignof(T))) T(std::forward<Args>(args)...);
   }
 
   // Default-initialized array of `n` elements.

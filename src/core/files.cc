@@ -26,8 +26,8 @@ Result<std::string> ReadFile(const std::string& path, std::size_t max_bytes) {
   }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    return MakeError("io_error", "cannot read `" + path +
-                                     "`: " + std::strerror(errno));
+    return MakeError("io_error",
+                     "cannot read `" + path + "`: " + std::strerror(errno));
   }
   std::string text;
   text.resize(static_cast<std::size_t>(size));
@@ -51,15 +51,13 @@ Result<std::vector<NamedText>> ReadSources(const std::string& path,
   for (const fs::directory_entry& e : fs::directory_iterator(path, ec)) {
     std::string name = e.path().filename().string();
     if (name.size() >= suffix.size() &&
-        name.compare(name.size() - suffix.size(), suffix.size(), suffix) ==
-            0 &&
+        name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0 &&
         e.is_regular_file()) {
       names.push_back(name);
     }
   }
   if (ec) {
-    return MakeError("io_error",
-                     "cannot list `" + path + "`: " + ec.message());
+    return MakeError("io_error", "cannot list `" + path + "`: " + ec.message());
   }
   std::sort(names.begin(), names.end());
   std::vector<NamedText> out;

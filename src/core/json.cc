@@ -103,9 +103,9 @@ class StrictHandler {
 Result<json::value> ParseJson(std::string_view text, const JsonLimits& limits,
                               LineCol* where) {
   if (text.size() > limits.max_bytes) {
-    return MakeError("invalid_json", "json document exceeds " +
-                                         std::to_string(limits.max_bytes) +
-                                         " bytes");
+    return MakeError(
+        "invalid_json",
+        "json document exceeds " + std::to_string(limits.max_bytes) + " bytes");
   }
   json::parse_options opts;
   opts.max_depth = limits.max_depth;
@@ -116,15 +116,14 @@ Result<json::value> ParseJson(std::string_view text, const JsonLimits& limits,
   if (ec) {
     LineCol lc = ComputeLineCol(text, n);
     if (where) *where = lc;
-    std::string what = parser.handler().duplicate
-                           ? "duplicate key " +
-                                 Quote(parser.handler().duplicate_key)
-                           : ec.message();
+    std::string what =
+        parser.handler().duplicate
+            ? "duplicate key " + Quote(parser.handler().duplicate_key)
+            : ec.message();
     if (where) return MakeError("invalid_json", "invalid json: " + what);
-    return MakeError("invalid_json", "invalid json at line " +
-                                         std::to_string(lc.line) + " column " +
-                                         std::to_string(lc.column) + ": " +
-                                         what);
+    return MakeError("invalid_json",
+                     "invalid json at line " + std::to_string(lc.line) +
+                         " column " + std::to_string(lc.column) + ": " + what);
   }
   return parser.handler().stack.release();
 }

@@ -28,7 +28,7 @@ enum class ExprKind : std::uint8_t {
   kVar,      // var
   kNot,      // !kids[0]
   kNeg,      // -kids[0]
-  kAnd,  // kids[0] && kids[1] && ... (left-folded chains are flattened)
+  kAnd,      // kids[0] && kids[1] && ... (left-folded chains are flattened)
   kOr,
   kIf,  // if kids[0] then kids[1] else kids[2]
   kEq,

@@ -8,9 +8,12 @@ namespace tether::policy {
 
 std::string_view DecisionName(Decision d) {
   switch (d) {
-    case Decision::kAllow: return "allow";
-    case Decision::kDeny: return "deny";
-    case Decision::kApprovalRequired: return "approval_required";
+    case Decision::kAllow:
+      return "allow";
+    case Decision::kDeny:
+      return "deny";
+    case Decision::kApprovalRequired:
+      return "approval_required";
   }
   return "deny";
 }
@@ -115,8 +118,8 @@ boost::json::object ResponseToJson(const Response& r) {
   o["determining_policies"] = std::move(determining);
   json::array errors;
   for (const PolicyError& e : r.errors) {
-    errors.push_back(json::object{{"policy", e.policy->id},
-                                  {"message", e.message}});
+    errors.push_back(
+        json::object{{"policy", e.policy->id}, {"message", e.message}});
   }
   o["errors"] = std::move(errors);
   json::array reasons;

@@ -75,8 +75,7 @@ Status EntityStore::Finalize() {
       for (const EntityUid* p : root.parents) {
         if (!IsActionType(p->type)) {
           return Invalid("action entity " + Quote(UidToString(*root.uid)) +
-                         " has a non-action parent " +
-                         Quote(UidToString(*p)));
+                         " has a non-action parent " + Quote(UidToString(*p)));
         }
       }
     }
@@ -167,8 +166,8 @@ Result<std::unique_ptr<EntityStore>> EntityStore::FromJson(
                       const char* what) -> Result<const RecordData*> {
       std::vector<RecordEntry> entries;
       for (const auto& [key, value] : obj) {
-        auto v = ValueFromJson(value, arena,
-                               where + " " + what + " " + Quote(key));
+        auto v =
+            ValueFromJson(value, arena, where + " " + what + " " + Quote(key));
         if (!v) return Invalid(v.error().message);
         entries.push_back(RecordEntry{arena.CopyString(key), *v});
       }

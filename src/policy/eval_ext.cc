@@ -77,9 +77,10 @@ bool CallExtension(ExtFn fn, std::span<const Value> args, Arena& arena,
       if (!expect(0, ValueKind::kString, "string")) return false;
       auto ip = ParseIp(args[0].AsString());
       if (!ip) {
-        *error = "error while evaluating `ipaddr` extension function: "
-                 "invalid ip address " +
-                 Quote(args[0].AsString());
+        *error =
+            "error while evaluating `ipaddr` extension function: "
+            "invalid ip address " +
+            Quote(args[0].AsString());
         return false;
       }
       *out = Value::Ip(arena.New<IpAddr>(*ip));
@@ -89,9 +90,10 @@ bool CallExtension(ExtFn fn, std::span<const Value> args, Arena& arena,
       if (!expect(0, ValueKind::kString, "string")) return false;
       auto d = ParseDecimal(args[0].AsString());
       if (!d) {
-        *error = "error while evaluating `decimal` extension function: "
-                 "invalid decimal " +
-                 Quote(args[0].AsString());
+        *error =
+            "error while evaluating `decimal` extension function: "
+            "invalid decimal " +
+            Quote(args[0].AsString());
         return false;
       }
       *out = Value::Decimal(*d);
@@ -103,8 +105,8 @@ bool CallExtension(ExtFn fn, std::span<const Value> args, Arena& arena,
     case ExtFn::kIsMulticast: {
       if (!expect(0, ValueKind::kIp, "ipaddr")) return false;
       const IpAddr& ip = args[0].AsIp();
-      bool r = fn == ExtFn::kIsIpv4   ? IpIsV4(ip)
-               : fn == ExtFn::kIsIpv6 ? IpIsV6(ip)
+      bool r = fn == ExtFn::kIsIpv4       ? IpIsV4(ip)
+               : fn == ExtFn::kIsIpv6     ? IpIsV6(ip)
                : fn == ExtFn::kIsLoopback ? IpIsLoopback(ip)
                                           : IpIsMulticast(ip);
       *out = Value::Bool(r);
@@ -134,8 +136,9 @@ bool CallExtension(ExtFn fn, std::span<const Value> args, Arena& arena,
       return true;
     }
     case ExtFn::kUnknown:
-      *error = "the expression contains an unknown, which only partial "
-               "evaluation can resolve";
+      *error =
+          "the expression contains an unknown, which only partial "
+          "evaluation can resolve";
       return false;
   }
   *error = "unsupported extension function";

@@ -14,9 +14,8 @@ bool SetContains(const SetData& set, const Value& v) {
   const Value* begin = set.items;
   const Value* end = set.items + set.size;
   const Value* it = std::lower_bound(
-      begin, end, v, [](const Value& a, const Value& b) {
-        return Compare(a, b) < 0;
-      });
+      begin, end, v,
+      [](const Value& a, const Value& b) { return Compare(a, b) < 0; });
   return it != end && Equal(*it, v);
 }
 
@@ -143,10 +142,18 @@ bool Evaluator::EvalCompare(const Expr& e, Value* out) {
   std::int64_t x = a.AsLong(), y = b.AsLong();
   bool r;
   switch (e.kind) {
-    case ExprKind::kLt: r = x < y; break;
-    case ExprKind::kLe: r = x <= y; break;
-    case ExprKind::kGt: r = x > y; break;
-    default: r = x >= y; break;
+    case ExprKind::kLt:
+      r = x < y;
+      break;
+    case ExprKind::kLe:
+      r = x <= y;
+      break;
+    case ExprKind::kGt:
+      r = x > y;
+      break;
+    default:
+      r = x >= y;
+      break;
   }
   *out = Value::Bool(r);
   return true;
@@ -194,8 +201,8 @@ bool Evaluator::EvalHas(const Expr& e, Value* out) {
     } else if (v.is(ValueKind::kRecord)) {
       attr = v.AsRecord().Find(e.path[i]);
     } else {
-      return Fail(TypeError(
-          "one of [record, (entity of type `any_entity_type`)]", v));
+      return Fail(
+          TypeError("one of [record, (entity of type `any_entity_type`)]", v));
     }
     if (!attr) {
       *out = Value::Bool(false);
@@ -340,10 +347,18 @@ bool Evaluator::Eval(const Expr& e, Value* out) {
       return true;
     case ExprKind::kVar:
       switch (e.var) {
-        case Var::kPrincipal: *out = Value::Entity(request_.principal); break;
-        case Var::kAction: *out = Value::Entity(request_.action); break;
-        case Var::kResource: *out = Value::Entity(request_.resource); break;
-        case Var::kContext: *out = Value::Record(request_.context); break;
+        case Var::kPrincipal:
+          *out = Value::Entity(request_.principal);
+          break;
+        case Var::kAction:
+          *out = Value::Entity(request_.action);
+          break;
+        case Var::kResource:
+          *out = Value::Entity(request_.resource);
+          break;
+        case Var::kContext:
+          *out = Value::Record(request_.context);
+          break;
       }
       return true;
     case ExprKind::kNot: {

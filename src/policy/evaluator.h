@@ -24,8 +24,7 @@ enum class Outcome : std::uint8_t { kFalse, kTrue, kError };
 class Evaluator {
  public:
   // All three must outlive the Evaluator; temporaries go into `scratch`.
-  Evaluator(const Request& request, const EntityStore& entities,
-            Arena& scratch)
+  Evaluator(const Request& request, const EntityStore& entities, Arena& scratch)
       : request_(request), entities_(entities), scratch_(scratch) {}
   Evaluator(const Evaluator&) = delete;
   Evaluator& operator=(const Evaluator&) = delete;

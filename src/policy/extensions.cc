@@ -97,10 +97,11 @@ void Bounds(const IpAddr& ip, std::uint8_t lo[16], std::uint8_t hi[16]) {
   int bytes = ip.v6 ? 16 : 4;
   for (int k = 0; k < bytes; ++k) {
     int bits_in_prefix = static_cast<int>(ip.prefix) - 8 * k;
-    std::uint8_t mask = bits_in_prefix >= 8   ? 0xFF
-                        : bits_in_prefix <= 0 ? 0x00
-                                              : static_cast<std::uint8_t>(
-                                                    0xFF << (8 - bits_in_prefix));
+    std::uint8_t mask =
+        bits_in_prefix >= 8 ? 0xFF
+        : bits_in_prefix <= 0
+            ? 0x00
+            : static_cast<std::uint8_t>(0xFF << (8 - bits_in_prefix));
     lo[k] = ip.addr[k] & mask;
     hi[k] = ip.addr[k] | static_cast<std::uint8_t>(~mask);
   }

@@ -45,38 +45,70 @@ int HexDigit(char c) {
 
 std::string_view TokName(Tok t) {
   switch (t) {
-    case Tok::kIdent: return "identifier";
-    case Tok::kInt: return "integer";
-    case Tok::kString: return "string";
-    case Tok::kSlot: return "template slot";
-    case Tok::kAt: return "`@`";
-    case Tok::kLParen: return "`(`";
-    case Tok::kRParen: return "`)`";
-    case Tok::kLBracket: return "`[`";
-    case Tok::kRBracket: return "`]`";
-    case Tok::kLBrace: return "`{`";
-    case Tok::kRBrace: return "`}`";
-    case Tok::kComma: return "`,`";
-    case Tok::kSemi: return "`;`";
-    case Tok::kDot: return "`.`";
-    case Tok::kColon: return "`:`";
-    case Tok::kColonColon: return "`::`";
-    case Tok::kEqEq: return "`==`";
-    case Tok::kNotEq: return "`!=`";
-    case Tok::kLt: return "`<`";
-    case Tok::kLe: return "`<=`";
-    case Tok::kGt: return "`>`";
-    case Tok::kGe: return "`>=`";
-    case Tok::kAndAnd: return "`&&`";
-    case Tok::kOrOr: return "`||`";
-    case Tok::kPlus: return "`+`";
-    case Tok::kMinus: return "`-`";
-    case Tok::kStar: return "`*`";
-    case Tok::kSlash: return "`/`";
-    case Tok::kPercent: return "`%`";
-    case Tok::kBang: return "`!`";
-    case Tok::kAssign: return "`=`";
-    case Tok::kEof: return "end of input";
+    case Tok::kIdent:
+      return "identifier";
+    case Tok::kInt:
+      return "integer";
+    case Tok::kString:
+      return "string";
+    case Tok::kSlot:
+      return "template slot";
+    case Tok::kAt:
+      return "`@`";
+    case Tok::kLParen:
+      return "`(`";
+    case Tok::kRParen:
+      return "`)`";
+    case Tok::kLBracket:
+      return "`[`";
+    case Tok::kRBracket:
+      return "`]`";
+    case Tok::kLBrace:
+      return "`{`";
+    case Tok::kRBrace:
+      return "`}`";
+    case Tok::kComma:
+      return "`,`";
+    case Tok::kSemi:
+      return "`;`";
+    case Tok::kDot:
+      return "`.`";
+    case Tok::kColon:
+      return "`:`";
+    case Tok::kColonColon:
+      return "`::`";
+    case Tok::kEqEq:
+      return "`==`";
+    case Tok::kNotEq:
+      return "`!=`";
+    case Tok::kLt:
+      return "`<`";
+    case Tok::kLe:
+      return "`<=`";
+    case Tok::kGt:
+      return "`>`";
+    case Tok::kGe:
+      return "`>=`";
+    case Tok::kAndAnd:
+      return "`&&`";
+    case Tok::kOrOr:
+      return "`||`";
+    case Tok::kPlus:
+      return "`+`";
+    case Tok::kMinus:
+      return "`-`";
+    case Tok::kStar:
+      return "`*`";
+    case Tok::kSlash:
+      return "`/`";
+    case Tok::kPercent:
+      return "`%`";
+    case Tok::kBang:
+      return "`!`";
+    case Tok::kAssign:
+      return "`=`";
+    case Tok::kEof:
+      return "end of input";
   }
   return "token";
 }
@@ -157,21 +189,51 @@ std::optional<LexError> Lex(std::string_view text, std::vector<Token>& out) {
     Tok kind;
     std::size_t len = 1;
     switch (c) {
-      case '@': kind = Tok::kAt; break;
-      case '(': kind = Tok::kLParen; break;
-      case ')': kind = Tok::kRParen; break;
-      case '[': kind = Tok::kLBracket; break;
-      case ']': kind = Tok::kRBracket; break;
-      case '{': kind = Tok::kLBrace; break;
-      case '}': kind = Tok::kRBrace; break;
-      case ',': kind = Tok::kComma; break;
-      case ';': kind = Tok::kSemi; break;
-      case '.': kind = Tok::kDot; break;
-      case '+': kind = Tok::kPlus; break;
-      case '-': kind = Tok::kMinus; break;
-      case '*': kind = Tok::kStar; break;
-      case '/': kind = Tok::kSlash; break;
-      case '%': kind = Tok::kPercent; break;
+      case '@':
+        kind = Tok::kAt;
+        break;
+      case '(':
+        kind = Tok::kLParen;
+        break;
+      case ')':
+        kind = Tok::kRParen;
+        break;
+      case '[':
+        kind = Tok::kLBracket;
+        break;
+      case ']':
+        kind = Tok::kRBracket;
+        break;
+      case '{':
+        kind = Tok::kLBrace;
+        break;
+      case '}':
+        kind = Tok::kRBrace;
+        break;
+      case ',':
+        kind = Tok::kComma;
+        break;
+      case ';':
+        kind = Tok::kSemi;
+        break;
+      case '.':
+        kind = Tok::kDot;
+        break;
+      case '+':
+        kind = Tok::kPlus;
+        break;
+      case '-':
+        kind = Tok::kMinus;
+        break;
+      case '*':
+        kind = Tok::kStar;
+        break;
+      case '/':
+        kind = Tok::kSlash;
+        break;
+      case '%':
+        kind = Tok::kPercent;
+        break;
       case ':':
         kind = two(':') ? (len = 2, Tok::kColonColon) : Tok::kColon;
         break;
@@ -225,13 +287,27 @@ std::optional<std::string> Unescape(std::string_view raw, bool pattern,
     char e = raw[i + 1];
     i += 2;
     switch (e) {
-      case 'n': out += '\n'; continue;
-      case 'r': out += '\r'; continue;
-      case 't': out += '\t'; continue;
-      case '\\': out += '\\'; continue;
-      case '0': out += '\0'; continue;
-      case '\'': out += '\''; continue;
-      case '"': out += '"'; continue;
+      case 'n':
+        out += '\n';
+        continue;
+      case 'r':
+        out += '\r';
+        continue;
+      case 't':
+        out += '\t';
+        continue;
+      case '\\':
+        out += '\\';
+        continue;
+      case '0':
+        out += '\0';
+        continue;
+      case '\'':
+        out += '\'';
+        continue;
+      case '"':
+        out += '"';
+        continue;
       case '*':
         if (!pattern) return "`\\*` is not a valid escape outside a pattern";
         if (literal_stars) literal_stars->push_back(out.size());
@@ -279,7 +355,8 @@ std::optional<std::string> Unescape(std::string_view raw, bool pattern,
       default: {
         std::size_t len = 1;
         unsigned char u = static_cast<unsigned char>(e);
-        if (u >= 0x80) len = (u & 0xE0) == 0xC0 ? 2 : (u & 0xF0) == 0xE0 ? 3 : 4;
+        if (u >= 0x80)
+          len = (u & 0xE0) == 0xC0 ? 2 : (u & 0xF0) == 0xE0 ? 3 : 4;
         return "the input " + Quote(raw.substr(i - 2, 1 + len)) +
                " is not a valid escape";
       }

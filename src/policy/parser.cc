@@ -14,8 +14,7 @@ namespace {
 constexpr std::uint64_t kI64Max = 9223372036854775807ULL;
 
 bool IsVarName(std::string_view s) {
-  return s == "principal" || s == "action" || s == "resource" ||
-         s == "context";
+  return s == "principal" || s == "action" || s == "resource" || s == "context";
 }
 
 std::optional<Var> VarFromName(std::string_view s) {
@@ -169,11 +168,10 @@ class Parser {
   }
   std::nullptr_t Unexpected(std::string_view expected) {
     const Token& t = Peek();
-    std::string got = t.kind == Tok::kEof
-                          ? "end of input"
-                          : "token " + Quote(TextOf(t));
-    return Error(t.span, "unexpected " + got + ", expected " +
-                             std::string(expected));
+    std::string got =
+        t.kind == Tok::kEof ? "end of input" : "token " + Quote(TextOf(t));
+    return Error(t.span,
+                 "unexpected " + got + ", expected " + std::string(expected));
   }
   bool Expect(Tok t, std::string_view what) {
     if (At(t)) {
@@ -340,9 +338,9 @@ class Parser {
   const Expr* ParseChain(Tok op, ExprKind kind) {
     std::uint32_t begin = Peek().span.begin;
     std::vector<const Expr*> items;
-    const Expr* first =
-        kind == ExprKind::kOr ? ParseChain(Tok::kAndAnd, ExprKind::kAnd)
-                              : ParseRelation();
+    const Expr* first = kind == ExprKind::kOr
+                            ? ParseChain(Tok::kAndAnd, ExprKind::kAnd)
+                            : ParseRelation();
     if (!first) return nullptr;
     items.push_back(first);
     while (At(op)) {
@@ -387,13 +385,27 @@ class Parser {
     }
     ExprKind kind;
     switch (op.kind) {
-      case Tok::kEqEq: kind = ExprKind::kEq; break;
-      case Tok::kNotEq: kind = ExprKind::kNe; break;
-      case Tok::kLt: kind = ExprKind::kLt; break;
-      case Tok::kLe: kind = ExprKind::kLe; break;
-      case Tok::kGt: kind = ExprKind::kGt; break;
-      case Tok::kGe: kind = ExprKind::kGe; break;
-      default: kind = ExprKind::kIn; break;
+      case Tok::kEqEq:
+        kind = ExprKind::kEq;
+        break;
+      case Tok::kNotEq:
+        kind = ExprKind::kNe;
+        break;
+      case Tok::kLt:
+        kind = ExprKind::kLt;
+        break;
+      case Tok::kLe:
+        kind = ExprKind::kLe;
+        break;
+      case Tok::kGt:
+        kind = ExprKind::kGt;
+        break;
+      case Tok::kGe:
+        kind = ExprKind::kGe;
+        break;
+      default:
+        kind = ExprKind::kIn;
+        break;
     }
     return WithKids(NewExpr(kind, Span(begin)), {lhs, rhs});
   }
@@ -494,7 +506,8 @@ class Parser {
     const Expr* lhs = ParseMult();
     if (!lhs) return nullptr;
     while (At(Tok::kPlus) || At(Tok::kMinus)) {
-      ExprKind kind = Next().kind == Tok::kPlus ? ExprKind::kAdd : ExprKind::kSub;
+      ExprKind kind =
+          Next().kind == Tok::kPlus ? ExprKind::kAdd : ExprKind::kSub;
       const Expr* rhs = ParseMult();
       if (!rhs) return nullptr;
       lhs = WithKids(NewExpr(kind, Span(begin)), {lhs, rhs});
@@ -549,9 +562,8 @@ class Parser {
     const Expr* inner = nullptr;
     std::size_t wraps = starts.size();
     Tok after = Peek(1).kind;
-    bool bare_int = op == Tok::kMinus && At(Tok::kInt) &&
-                    after != Tok::kDot && after != Tok::kLBracket &&
-                    after != Tok::kLParen;
+    bool bare_int = op == Tok::kMinus && At(Tok::kInt) && after != Tok::kDot &&
+                    after != Tok::kLBracket && after != Tok::kLParen;
     if (bare_int) {
       // `-N` is the literal -N (so -9223372036854775808 is valid); any
       // further dashes negate it.
@@ -567,7 +579,8 @@ class Parser {
         return Error(t.span,
                      "integer literal " + Quote(TextOf(t)) + " is too large");
       }
-      inner = Literal(Value::Long(value), SourceSpan{starts.back(), t.span.end});
+      inner =
+          Literal(Value::Long(value), SourceSpan{starts.back(), t.span.end});
       --wraps;
     } else {
       if (!At(Tok::kIdent) && !At(Tok::kInt) && !At(Tok::kString) &&
@@ -609,8 +622,7 @@ class Parser {
         if (!e) return nullptr;
       } else if (At(Tok::kLBracket)) {
         Next();
-        if (!At(Tok::kString) ||
-            Peek(1).kind != Tok::kRBracket) {
+        if (!At(Tok::kString) || Peek(1).kind != Tok::kRBracket) {
           return Error(Peek().span,
                        "an index `[...]` must be a string literal");
         }
@@ -656,8 +668,8 @@ class Parser {
     const MethodInfo* m = FindMethod(name);
     if (!m) {
       if (IsFunctionName(name)) {
-        return Error(name_tok.span, "`" + std::string(name) +
-                                        "` is a function, not a method");
+        return Error(name_tok.span,
+                     "`" + std::string(name) + "` is a function, not a method");
       }
       return Error(name_tok.span,
                    "`" + std::string(name) + "` is not a valid method");
@@ -671,11 +683,11 @@ class Parser {
     if (m->kind == MethodInfo::kBuiltin) {
       int got = static_cast<int>(args.size()) - 1;
       if (got != m->arity) {
-        return Error(Span(begin),
-                     "call to `" + std::string(name) + "` requires exactly " +
-                         std::to_string(m->arity) + " argument" +
-                         (m->arity == 1 ? "" : "s") + ", but got " +
-                         std::to_string(got));
+        return Error(Span(begin), "call to `" + std::string(name) +
+                                      "` requires exactly " +
+                                      std::to_string(m->arity) + " argument" +
+                                      (m->arity == 1 ? "" : "s") +
+                                      ", but got " + std::to_string(got));
       }
       return WithKids(NewExpr(m->expr_kind, Span(begin)), args);
     }
@@ -781,8 +793,7 @@ class Parser {
       return Literal(Value::Bool(word == "true"), t.span);
     }
     if (word == "if") {
-      return Error(t.span,
-                   "an `if` expression must be in parentheses here");
+      return Error(t.span, "an `if` expression must be in parentheses here");
     }
     // A path: variable, entity literal or function call.
     bool single = Peek(1).kind != Tok::kColonColon;
@@ -809,8 +820,8 @@ class Parser {
     }
     if (At(Tok::kLParen)) {
       if (IsVarName(*path)) {
-        return Error(path_span, "`" + *path +
-                                    "(...)` is not a valid function call");
+        return Error(path_span,
+                     "`" + *path + "(...)` is not a valid function call");
       }
       return ParseFunctionCall(*path, path_span, begin);
     }
@@ -854,7 +865,8 @@ class Parser {
   const Expr* ParseRecordLiteral() {
     NestGuard guard(*this);
     std::uint32_t begin = Next().span.begin;  // {
-    if (!guard.ok()) return Error(Span(begin), "record literal nested too deep");
+    if (!guard.ok())
+      return Error(Span(begin), "record literal nested too deep");
     std::vector<std::string_view> keys;
     std::vector<const Expr*> values;
     bool all_literal = true;
@@ -880,8 +892,8 @@ class Parser {
       if (!Expect(Tok::kColon, "`:`")) return nullptr;
       for (std::string_view existing : keys) {
         if (existing == key) {
-          return Error(k.span, "duplicate key " + Quote(key) +
-                                   " in record literal");
+          return Error(k.span,
+                       "duplicate key " + Quote(key) + " in record literal");
         }
       }
       const Expr* v = ParseExpr();
@@ -909,7 +921,8 @@ class Parser {
       return e;
     }
     Expr* e = NewExpr(ExprKind::kRecord, Span(begin));
-    std::span<std::string_view> p = arena_.NewArray<std::string_view>(keys.size());
+    std::span<std::string_view> p =
+        arena_.NewArray<std::string_view>(keys.size());
     std::copy(keys.begin(), keys.end(), p.begin());
     e->path = p;
     return WithKids(e, values);
@@ -965,9 +978,10 @@ class Parser {
     std::string_view last =
         sep == std::string_view::npos ? type : type.substr(sep + 2);
     if (last != "Action") {
-      Error(span, "action scope entities must have type `Action` or "
-                  "`Namespace::Action`, got " +
-                      Quote(UidToString(uid)));
+      Error(span,
+            "action scope entities must have type `Action` or "
+            "`Namespace::Action`, got " +
+                Quote(UidToString(uid)));
       return false;
     }
     return true;
@@ -982,8 +996,8 @@ class Parser {
     const Token& var = Next();
     std::string_view name = TextOf(var);
     if (name != "principal" && name != "action" && name != "resource") {
-      Error(var.span, "invalid scope variable " + Quote(name) +
-                          "; expected `" + std::string(expected) + "`");
+      Error(var.span, "invalid scope variable " + Quote(name) + "; expected `" +
+                          std::string(expected) + "`");
       return false;
     }
     if (name != expected) {
@@ -1066,8 +1080,9 @@ class Parser {
           arena_.NewArray<const EntityUid*>(set.size);
       for (std::size_t i = 0; i < set.size; ++i) {
         if (!set.items[i].is(ValueKind::kEntity)) {
-          Error(e->span, "the action scope's set may contain only entity "
-                         "literals");
+          Error(e->span,
+                "the action scope's set may contain only entity "
+                "literals");
           return false;
         }
         uids[i] = &set.items[i].AsEntity();
@@ -1154,8 +1169,8 @@ class Parser {
       std::uint32_t cbegin = kw.span.begin;
       if (!Expect(Tok::kLBrace, "`{`")) return false;
       if (At(Tok::kRBrace)) {
-        Error(Peek().span, "`" + std::string(k) +
-                               "` condition clause cannot be empty");
+        Error(Peek().span,
+              "`" + std::string(k) + "` condition clause cannot be empty");
         return false;
       }
       const Expr* body = ParseExpr();
@@ -1194,9 +1209,9 @@ bool IsValidTypeName(std::string_view s) {
     if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_')) {
       return false;
     }
-    while (i < s.size() && ((s[i] >= 'a' && s[i] <= 'z') ||
-                            (s[i] >= 'A' && s[i] <= 'Z') ||
-                            (s[i] >= '0' && s[i] <= '9') || s[i] == '_')) {
+    while (i < s.size() &&
+           ((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+            (s[i] >= '0' && s[i] <= '9') || s[i] == '_')) {
       ++i;
     }
     std::string_view part = s.substr(start, i - start);

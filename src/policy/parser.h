@@ -20,8 +20,8 @@ namespace tether::policy {
 
 struct ParseLimits {
   std::size_t max_source_bytes = 8 * 1024 * 1024;
-  std::size_t max_nesting = 128;  // nested (), [], {}, if, calls
-  std::size_t max_tree_depth = 1024;   // height of an expression tree
+  std::size_t max_nesting = 128;      // nested (), [], {}, if, calls
+  std::size_t max_tree_depth = 1024;  // height of an expression tree
   std::size_t max_literal_bytes = 64 * 1024;
   std::size_t max_errors = 50;
 };

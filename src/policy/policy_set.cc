@@ -71,10 +71,15 @@ void PolicySet::BuildIndex() {
     std::string_view rtype;
     using Op = ScopeConstraint::Op;
     switch (p.resource.op) {
-      case Op::kEq: rtype = p.resource.uid->type; break;
+      case Op::kEq:
+        rtype = p.resource.uid->type;
+        break;
       case Op::kIs:
-      case Op::kIsIn: rtype = p.resource.type; break;
-      default: break;
+      case Op::kIsIn:
+        rtype = p.resource.type;
+        break;
+      default:
+        break;
     }
     std::uint64_t rhash = rtype.empty() ? 0 : h(rtype);
     std::vector<const EntityUid*> actions;
@@ -181,10 +186,9 @@ Result<std::shared_ptr<const PolicySet>> PolicySet::Builder::Build() {
       const Policy& first = policies_[it->second];
       LineCol lc = ComputeLineCol(texts_[first.source], first.span.begin);
       AddDiagnostic(p.source, id ? id->span : p.span,
-                    "duplicate policy id " + Quote(p.id) +
-                        " (first used at " + names_[first.source] + ":" +
-                        std::to_string(lc.line) + ":" +
-                        std::to_string(lc.column) + ")");
+                    "duplicate policy id " + Quote(p.id) + " (first used at " +
+                        names_[first.source] + ":" + std::to_string(lc.line) +
+                        ":" + std::to_string(lc.column) + ")");
     }
     // tether's approval gates.
     const Annotation* approval = p.FindAnnotation("approval");

@@ -15,12 +15,24 @@ void AppendEscaped(std::string& out, std::string_view s) {
   for (char ch : s) {
     unsigned char c = static_cast<unsigned char>(ch);
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\0': out += "\\0"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\0':
+        out += "\\0";
+        break;
       default:
         if (c < 0x20 || c == 0x7F) {
           char buf[12];
@@ -37,14 +49,22 @@ void AppendEscaped(std::string& out, std::string_view s) {
 
 std::string_view KindName(ValueKind kind) {
   switch (kind) {
-    case ValueKind::kBool: return "bool";
-    case ValueKind::kLong: return "long";
-    case ValueKind::kString: return "string";
-    case ValueKind::kEntity: return "entity";
-    case ValueKind::kSet: return "set";
-    case ValueKind::kRecord: return "record";
-    case ValueKind::kIp: return "ipaddr";
-    case ValueKind::kDecimal: return "decimal";
+    case ValueKind::kBool:
+      return "bool";
+    case ValueKind::kLong:
+      return "long";
+    case ValueKind::kString:
+      return "string";
+    case ValueKind::kEntity:
+      return "entity";
+    case ValueKind::kSet:
+      return "set";
+    case ValueKind::kRecord:
+      return "record";
+    case ValueKind::kIp:
+      return "ipaddr";
+    case ValueKind::kDecimal:
+      return "decimal";
   }
   return "unknown";
 }
@@ -158,10 +178,9 @@ const SetData* MakeSet(Arena& arena, std::span<const Value> items) {
   std::copy(items.begin(), items.end(), buf.begin());
   std::sort(buf.begin(), buf.end(),
             [](const Value& x, const Value& y) { return Compare(x, y) < 0; });
-  auto last = std::unique(buf.begin(), buf.end(), [](const Value& x,
-                                                     const Value& y) {
-    return Compare(x, y) == 0;
-  });
+  auto last = std::unique(
+      buf.begin(), buf.end(),
+      [](const Value& x, const Value& y) { return Compare(x, y) == 0; });
   auto* set = arena.New<SetData>();
   set->items = buf.data();
   set->size = static_cast<std::size_t>(last - buf.begin());
@@ -171,10 +190,9 @@ const SetData* MakeSet(Arena& arena, std::span<const Value> items) {
 const RecordData* MakeRecord(Arena& arena, std::span<RecordEntry> entries) {
   std::span<RecordEntry> buf = arena.NewArray<RecordEntry>(entries.size());
   std::copy(entries.begin(), entries.end(), buf.begin());
-  std::sort(buf.begin(), buf.end(),
-            [](const RecordEntry& x, const RecordEntry& y) {
-              return x.key < y.key;
-            });
+  std::sort(
+      buf.begin(), buf.end(),
+      [](const RecordEntry& x, const RecordEntry& y) { return x.key < y.key; });
   for (std::size_t i = 1; i < buf.size(); ++i) {
     if (buf[i].key == buf[i - 1].key) return nullptr;
   }

@@ -36,14 +36,21 @@ std::optional<Result<const EntityUid*>> UidFromObject(const json::object& o,
 
 std::string JsonKindName(const json::value& j) {
   switch (j.kind()) {
-    case json::kind::null: return "null";
-    case json::kind::bool_: return "a boolean";
+    case json::kind::null:
+      return "null";
+    case json::kind::bool_:
+      return "a boolean";
     case json::kind::int64:
-    case json::kind::uint64: return "an integer";
-    case json::kind::double_: return "a number";
-    case json::kind::string: return "a string";
-    case json::kind::array: return "an array";
-    case json::kind::object: return "an object";
+    case json::kind::uint64:
+      return "an integer";
+    case json::kind::double_:
+      return "a number";
+    case json::kind::string:
+      return "a string";
+    case json::kind::array:
+      return "an array";
+    case json::kind::object:
+      return "an object";
   }
   return "a value";
 }
@@ -101,8 +108,7 @@ Result<Value> ValueFromJson(const json::value& j, Arena& arena,
         std::string_view name = fn->get_string();
         auto f = ExtFnByName(name);
         if (!f || *f == ExtFn::kUnknown) {
-          return Invalid(where,
-                         "unknown extension function " + Quote(name));
+          return Invalid(where, "unknown extension function " + Quote(name));
         }
         std::vector<Value> values;
         if (arg) {
@@ -150,9 +156,10 @@ Result<const EntityUid*> UidFromJson(const json::value& j, Arena& arena,
     if (auto uid = UidFromObject(*target, arena, where)) return *uid;
   }
   if (j.is_string()) return UidFromText(j.get_string(), arena, where);
-  return Invalid(where, "expected an entity reference such as "
-                        "{\"type\": \"User\", \"id\": \"alice\"}, got " +
-                            JsonKindName(j));
+  return Invalid(where,
+                 "expected an entity reference such as "
+                 "{\"type\": \"User\", \"id\": \"alice\"}, got " +
+                     JsonKindName(j));
 }
 
 Result<const EntityUid*> UidFromText(std::string_view text, Arena& arena,
@@ -162,9 +169,10 @@ Result<const EntityUid*> UidFromText(std::string_view text, Arena& arena,
       parsed.expr->value.is(ValueKind::kEntity)) {
     return &parsed.expr->value.AsEntity();
   }
-  return Invalid(where, "expected an entity reference such as "
-                        "`User::\"alice\"`, got " +
-                            Quote(text));
+  return Invalid(where,
+                 "expected an entity reference such as "
+                 "`User::\"alice\"`, got " +
+                     Quote(text));
 }
 
 json::value UidToJson(const EntityUid& uid) {
@@ -199,8 +207,7 @@ json::value ValueToJson(const Value& v) {
       std::size_t open = text.find("(\"");
       std::string fn = text.substr(0, open);
       std::string arg = text.substr(open + 2, text.size() - open - 4);
-      return json::object{
-          {"__extn", json::object{{"fn", fn}, {"arg", arg}}}};
+      return json::object{{"__extn", json::object{{"fn", fn}, {"arg", arg}}}};
     }
   }
   return nullptr;
