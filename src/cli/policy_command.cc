@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -212,7 +213,8 @@ std::string Relative(const std::string& test_file, const std::string& p) {
   return (std::filesystem::path(test_file).parent_path() / path).string();
 }
 
-int RunTest(const std::string& file, bool cedar_semantics) {
+int RunTest(const std::string& file, bool cedar_semantics,
+            bool require_coverage) {
   auto j = LoadJson(file);
   if (!j) return 1;
   if (!j->is_object()) {
@@ -269,6 +271,7 @@ int RunTest(const std::string& file, bool cedar_semantics) {
   options.cedar_semantics = cedar_semantics;
   int passed = 0, failed = 0;
   std::size_t index = 0;
+  std::set<std::string> determined;
   for (const json::value& c : cases->get_array()) {
     ++index;
     std::string name = "case #" + std::to_string(index);
@@ -319,6 +322,7 @@ int RunTest(const std::string& file, bool cedar_semantics) {
     std::string ids;
     for (const policy::Policy* p : r.determining) {
       ids += (ids.empty() ? "" : ", ") + p->id;
+      determined.insert(p->id);
     }
     if (got != want) {
       std::string why = "expected " + want + ", got " + got;
@@ -351,6 +355,20 @@ int RunTest(const std::string& file, bool cedar_semantics) {
     ++passed;
   }
   std::printf("%d passed, %d failed\n", passed, failed);
+  std::vector<std::string> untested;
+  for (const policy::Policy& p : set->policies()) {
+    if (!determined.count(p.id)) untested.push_back(p.id);
+  }
+  if (!untested.empty()) {
+    std::string list;
+    for (const std::string& id : untested) {
+      list += (list.empty() ? "" : ", ") + id;
+    }
+    std::printf("%s: %zu policies never determined a decision: %s\n",
+                require_coverage ? "error" : "note", untested.size(),
+                list.c_str());
+    if (require_coverage) return 1;
+  }
   return failed == 0 ? 0 : 1;
 }
 
@@ -395,12 +413,17 @@ void AddPolicyCommands(CLI::App& app, std::function<int()>& run) {
 
   auto test_file = std::make_shared<std::string>();
   auto test_cedar = std::make_shared<bool>(false);
+  auto test_coverage = std::make_shared<bool>(false);
   CLI::App* test = policy->add_subcommand(
       "test", "run a json file of named cases against their policies");
   test->add_option("file", *test_file, "test file")->required();
   test->add_flag("--cedar-semantics", *test_cedar, "cedar's exact semantics");
-  test->callback([&run, test_file, test_cedar] {
-    run = [test_file, test_cedar] { return RunTest(*test_file, *test_cedar); };
+  test->add_flag("--require-coverage", *test_coverage,
+                 "fail unless every policy determines at least one case");
+  test->callback([&run, test_file, test_cedar, test_coverage] {
+    run = [test_file, test_cedar, test_coverage] {
+      return RunTest(*test_file, *test_cedar, *test_coverage);
+    };
   });
 }
 
