@@ -60,8 +60,16 @@ const Policy* PolicySet::Find(std::string_view id) const {
 
 PolicySet::IndexKey PolicySet::MakeKey(const EntityUid& action,
                                        std::string_view resource_type,
-                                       std::uint64_t resource_type_hash) {
-  return IndexKey{action.type, action.id, resource_type,
+                                       std::uint64_t resource_type_hash,
+                                       const EntityUid* resource) {
+  if (resource) {
+    return IndexKey{action.type, action.id, resource->type, resource->id,
+                    Mix(action.hash, resource->hash)};
+  }
+  return IndexKey{action.type,
+                  action.id,
+                  resource_type,
+                  {},
                   Mix(action.hash, resource_type_hash)};
 }
 
@@ -69,10 +77,12 @@ void PolicySet::BuildIndex() {
   std::hash<std::string_view> h;
   for (const Policy& p : policies_) {
     std::string_view rtype;
+    const EntityUid* ruid = nullptr;  // `resource == R`: indexed by R itself
     using Op = ScopeConstraint::Op;
     switch (p.resource.op) {
       case Op::kEq:
         rtype = p.resource.uid->type;
+        ruid = p.resource.uid;
         break;
       case Op::kIs:
       case Op::kIsIn:
@@ -91,7 +101,7 @@ void PolicySet::BuildIndex() {
     if (p.action.op != Op::kAny) {
       for (const EntityUid* a : actions) {
         std::vector<std::uint32_t>& bucket =
-            by_action_[MakeKey(*a, rtype, rhash)];
+            by_action_[MakeKey(*a, rtype, rhash, ruid)];
         if (bucket.empty() || bucket.back() != p.index) {
           bucket.push_back(p.index);
         }
@@ -111,9 +121,11 @@ void PolicySet::Candidates(const Request& request, const EntityStore& entities,
   std::uint64_t rhash = std::hash<std::string_view>{}(rtype);
   auto add_action = [&](const EntityUid& action) {
     if (by_action_.empty()) return;
-    for (int any = 0; any < 2; ++any) {
-      auto it = by_action_.find(any ? MakeKey(action, {}, 0)
-                                    : MakeKey(action, rtype, rhash));
+    const IndexKey keys[] = {MakeKey(action, rtype, rhash, request.resource),
+                             MakeKey(action, rtype, rhash, nullptr),
+                             MakeKey(action, {}, 0, nullptr)};
+    for (const IndexKey& key : keys) {
+      auto it = by_action_.find(key);
       if (it != by_action_.end()) {
         out.insert(out.end(), it->second.begin(), it->second.end());
       }

@@ -65,18 +65,22 @@ class PolicySet {
     std::string_view action_type;
     std::string_view action_id;
     std::string_view resource_type;  // empty: any resource type
+    std::string_view resource_id;    // empty: any resource of the type
     std::uint64_t hash;
     bool operator==(const IndexKey& o) const {
       return hash == o.hash && action_type == o.action_type &&
-             action_id == o.action_id && resource_type == o.resource_type;
+             action_id == o.action_id && resource_type == o.resource_type &&
+             resource_id == o.resource_id;
     }
   };
   struct IndexKeyHash {
     std::size_t operator()(const IndexKey& k) const { return k.hash; }
   };
+  // `resource` is null for "any resource of `resource_type`".
   static IndexKey MakeKey(const EntityUid& action,
                           std::string_view resource_type,
-                          std::uint64_t resource_type_hash);
+                          std::uint64_t resource_type_hash,
+                          const EntityUid* resource);
   void BuildIndex();
 
   std::unique_ptr<Arena> arena_;

@@ -16,7 +16,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data,
   for (int i = 0; i < 3; ++i) {
     std::size_t nul = in.find('\0');
     parts[i] = in.substr(0, nul);
-    in = nul == std::string_view::npos ? std::string_view{} : in.substr(nul + 1);
+    in =
+        nul == std::string_view::npos ? std::string_view{} : in.substr(nul + 1);
   }
   PolicySet::Builder builder;
   builder.AddSource("fuzz.cedar", parts[0]);
