@@ -83,9 +83,14 @@ struct Expr {
   Var var = Var::kPrincipal;
   ExtFn fn = ExtFn::kIp;
   std::uint32_t depth = 1;  // height of this subtree
+  // Non-zero: 1 + the slot where evaluation memoizes this node's result for
+  // the duration of one request. PolicySet assigns slots to subexpressions
+  // that several policies share (identical subtrees are merged at build).
+  std::uint32_t memo = 0;
   SourceSpan span;
   Value value;
   std::string_view name;
+  std::uint64_t name_hash = 0;  // kIs: HashType(name)
   std::span<const Expr* const> kids;
   std::span<const std::string_view> path;
   std::span<const PatternPart> pattern;
@@ -105,6 +110,7 @@ struct ScopeConstraint {
   Op op = Op::kAny;
   const EntityUid* uid = nullptr;
   std::string_view type;
+  std::uint64_t type_hash = 0;  // HashType(type)
   std::span<const EntityUid* const> uids;
   SourceSpan span;
 };

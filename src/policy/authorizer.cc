@@ -26,12 +26,18 @@ Response Authorize(const PolicySet& policies, const Request& request,
   alignas(std::max_align_t) char buffer[4096];
   Arena scratch(buffer, sizeof buffer);
   Evaluator evaluator(request, entities, scratch);
+  thread_local MemoTable memo;
+  memo.Begin(policies.memo_slots());
+  evaluator.set_memo(&memo);
 
   thread_local std::vector<std::uint32_t> candidates;
   policies.Candidates(request, entities, candidates);
 
   Response r;
-  std::vector<const Policy*> forbids, gates, permits;
+  thread_local std::vector<const Policy*> forbids, gates, permits;
+  forbids.clear();
+  gates.clear();
+  permits.clear();
   bool cedar = options.cedar_semantics;
   for (std::uint32_t index : candidates) {
     const Policy& p = policies.policies()[index];
@@ -49,14 +55,14 @@ Response Authorize(const PolicySet& policies, const Request& request,
   }
   if (!forbids.empty()) {
     r.decision = Decision::kDeny;
-    r.determining = std::move(forbids);
+    r.determining = forbids;
   } else if (!gates.empty()) {
     r.decision = Decision::kApprovalRequired;
     r.determining = gates;
-    r.approvals = std::move(gates);
+    r.approvals = gates;
   } else if (!permits.empty()) {
     r.decision = Decision::kAllow;
-    r.determining = std::move(permits);
+    r.determining = permits;
   }
   return r;
 }

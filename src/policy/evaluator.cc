@@ -53,9 +53,22 @@ bool Evaluator::Fail(std::string message) {
   return false;
 }
 
+const Entity* Evaluator::FindEntity(const EntityUid& uid) const {
+  CachedEntity* cache = &uid == request_.principal  ? &principal_
+                        : &uid == request_.resource ? &resource_
+                        : &uid == request_.action   ? &action_
+                                                    : nullptr;
+  if (!cache) return entities_.Find(uid);
+  if (!cache->looked_up) {
+    cache->entity = entities_.Find(uid);
+    cache->looked_up = true;
+  }
+  return cache->entity;
+}
+
 bool Evaluator::EntityIn(const EntityUid& lhs, const EntityUid& rhs) const {
   if (lhs == rhs) return true;
-  const Entity* e = entities_.Find(lhs);
+  const Entity* e = FindEntity(lhs);
   return e && EntityStore::HasAncestor(*e, rhs);
 }
 
@@ -70,9 +83,9 @@ bool Evaluator::ScopeMatches(const ScopeConstraint& sc,
     case Op::kIn:
       return EntityIn(var, *sc.uid);
     case Op::kIs:
-      return var.type == sc.type;
+      return var.HasType(sc.type, sc.type_hash);
     case Op::kIsIn:
-      return var.type == sc.type && EntityIn(var, *sc.uid);
+      return var.HasType(sc.type, sc.type_hash) && EntityIn(var, *sc.uid);
     case Op::kInSet:
       for (const EntityUid* uid : sc.uids) {
         if (EntityIn(var, *uid)) return true;
@@ -196,7 +209,7 @@ bool Evaluator::EvalHas(const Expr& e, Value* out) {
   for (std::size_t i = 0; i < e.path.size(); ++i) {
     const Value* attr = nullptr;
     if (v.is(ValueKind::kEntity)) {
-      const Entity* ent = entities_.Find(v.AsEntity());
+      const Entity* ent = FindEntity(v.AsEntity());
       if (ent) attr = ent->attrs->Find(e.path[i]);
     } else if (v.is(ValueKind::kRecord)) {
       attr = v.AsRecord().Find(e.path[i]);
@@ -226,7 +239,7 @@ bool Evaluator::EvalGetAttr(const Expr& e, Value* out) {
     return true;
   }
   if (v.is(ValueKind::kEntity)) {
-    const Entity* ent = entities_.Find(v.AsEntity());
+    const Entity* ent = FindEntity(v.AsEntity());
     if (!ent) {
       return Fail("entity " + Quote(UidToString(v.AsEntity())) +
                   " does not exist");
@@ -289,7 +302,7 @@ bool Evaluator::EvalTag(const Expr& e, Value* out) {
     return Fail(TypeError("(entity of type `any_entity_type`)", a));
   }
   if (!b.is(ValueKind::kString)) return Fail(TypeError("string", b));
-  const Entity* ent = entities_.Find(a.AsEntity());
+  const Entity* ent = FindEntity(a.AsEntity());
   const Value* tag = ent ? ent->tags->Find(b.AsString()) : nullptr;
   if (e.kind == ExprKind::kHasTag) {
     *out = Value::Bool(tag != nullptr);
@@ -341,6 +354,26 @@ bool Evaluator::EvalCall(const Expr& e, Value* out) {
 }
 
 bool Evaluator::Eval(const Expr& e, Value* out) {
+  if (e.memo == 0 || memo_ == nullptr) return EvalNode(e, out);
+  MemoTable::Entry& m = memo_->entries_[e.memo - 1];
+  if (m.epoch == memo_->epoch_) {
+    if (m.error != 0) return Fail(memo_->errors_[m.error - 1]);
+    *out = m.value;
+    return true;
+  }
+  bool ok = EvalNode(e, out);
+  m.epoch = memo_->epoch_;
+  if (ok) {
+    m.value = *out;
+    m.error = 0;
+  } else {
+    memo_->errors_.push_back(error_);
+    m.error = static_cast<std::uint32_t>(memo_->errors_.size());
+  }
+  return ok;
+}
+
+bool Evaluator::EvalNode(const Expr& e, Value* out) {
   switch (e.kind) {
     case ExprKind::kLiteral:
       *out = e.value;
@@ -439,8 +472,9 @@ bool Evaluator::Eval(const Expr& e, Value* out) {
       if (!v.is(ValueKind::kEntity)) {
         return Fail(TypeError("(entity of type `any_entity_type`)", v));
       }
-      if (v.AsEntity().type != e.name || e.kids.size() == 1) {
-        *out = Value::Bool(v.AsEntity().type == e.name);
+      bool is = v.AsEntity().HasType(e.name, e.name_hash);
+      if (!is || e.kids.size() == 1) {
+        *out = Value::Bool(is);
         return true;
       }
       Value in;  // `x is T in y` is `x is T && x in y`

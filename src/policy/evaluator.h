@@ -10,6 +10,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/arena.h"
 #include "policy/ast.h"
@@ -20,6 +21,28 @@
 namespace tether::policy {
 
 enum class Outcome : std::uint8_t { kFalse, kTrue, kError };
+
+// Results of shared subexpressions (Expr::memo) for one request. Reused
+// across requests: Begin() invalidates everything in O(1).
+class MemoTable {
+ public:
+  void Begin(std::size_t slots) {
+    if (entries_.size() < slots) entries_.resize(slots);
+    ++epoch_;
+    errors_.clear();
+  }
+
+ private:
+  friend class Evaluator;
+  struct Entry {
+    std::uint64_t epoch = 0;
+    Value value;
+    std::uint32_t error = 0;  // 1 + index into errors_, or 0
+  };
+  std::vector<Entry> entries_;
+  std::vector<std::string> errors_;
+  std::uint64_t epoch_ = 0;
+};
 
 class Evaluator {
  public:
@@ -39,6 +62,10 @@ class Evaluator {
   // Evaluates `e`; on failure returns false and error() says why.
   bool Eval(const Expr& e, Value* out);
 
+  // Memoize shared subexpressions in `memo` (which must have had Begin()
+  // called with the policy set's memo_slots() and outlive the Evaluator).
+  void set_memo(MemoTable* memo) { memo_ = memo; }
+
   const std::string& error() const { return error_; }
 
   // `lhs in rhs` for entities: equal, or rhs is an ancestor of lhs.
@@ -46,6 +73,10 @@ class Evaluator {
 
  private:
   bool Fail(std::string message);
+  bool EvalNode(const Expr& e, Value* out);
+  // The store's entity for `uid`; the request's principal, action and
+  // resource are looked up once per Evaluator.
+  const Entity* FindEntity(const EntityUid& uid) const;
   bool ScopeMatches(const ScopeConstraint& sc, const EntityUid& var) const;
   bool EvalIn(const Value& lhs, const Value& rhs, Value* out);
   bool EvalCompare(const Expr& e, Value* out);
@@ -61,6 +92,12 @@ class Evaluator {
   const EntityStore& entities_;
   Arena& scratch_;
   std::string error_;
+  struct CachedEntity {
+    bool looked_up = false;
+    const Entity* entity = nullptr;
+  };
+  mutable CachedEntity principal_, action_, resource_;
+  MemoTable* memo_ = nullptr;
 };
 
 // Cedar `like`: `*` matches any sequence of characters.

@@ -493,6 +493,7 @@ class Parser {
     }
     Expr* e = NewExpr(ExprKind::kIs, Span(begin));
     e->name = arena_.CopyString(*type);
+    e->name_hash = HashType(e->name);
     if (!AtKeyword("in")) return WithKids(e, {lhs});
     Next();
     const Expr* in = ParseAdd();
@@ -1029,6 +1030,7 @@ class Parser {
         return false;
       }
       sc.type = arena_.CopyString(*type);
+      sc.type_hash = HashType(sc.type);
       sc.op = ScopeConstraint::Op::kIs;
       if (At(Tok::kEqEq)) {
         Error(Peek().span, "`is` cannot be combined with `==`; use `in`");

@@ -114,6 +114,95 @@ void PolicySet::BuildIndex() {
   }
 }
 
+namespace {
+
+void AppendPart(std::string& key, std::string_view s) {
+  key += std::to_string(s.size());
+  key += ':';
+  key += s;
+}
+
+// Hash-conses expression trees: structurally identical subtrees map to one
+// node. Nodes belong to the set's arena and are not shared with anyone else
+// yet, so their kid lists may be rewritten in place.
+class Sharer {
+ public:
+  explicit Sharer(Arena& arena) : arena_(arena) {}
+
+  const Expr* Canonical(const Expr* e) {
+    if (!e->kids.empty()) {
+      std::span<const Expr*> kids =
+          arena_.NewArray<const Expr*>(e->kids.size());
+      bool changed = false;
+      for (std::size_t i = 0; i < e->kids.size(); ++i) {
+        kids[i] = Canonical(e->kids[i]);
+        changed |= kids[i] != e->kids[i];
+      }
+      if (changed) const_cast<Expr*>(e)->kids = kids;
+    }
+    auto [it, fresh] = table_.emplace(Key(*e), e);
+    return it->second;
+  }
+
+ private:
+  static std::string Key(const Expr& e) {
+    std::string key;
+    key += static_cast<char>(e.kind);
+    key += static_cast<char>(e.var);
+    key += static_cast<char>(e.fn);
+    AppendPart(key, e.name);
+    if (e.kind == ExprKind::kLiteral) {
+      AppendPart(key, KindName(e.value.kind()));
+      AppendPart(key, ValueToString(e.value));
+    }
+    for (std::string_view p : e.path) AppendPart(key, p);
+    for (const PatternPart& p : e.pattern) {
+      key += p.wildcard ? '*' : 'l';
+      AppendPart(key, p.literal);
+    }
+    for (const Expr* k : e.kids) {
+      key += '#';
+      key += std::to_string(reinterpret_cast<std::uintptr_t>(k));
+    }
+    return key;
+  }
+
+  Arena& arena_;
+  std::unordered_map<std::string, const Expr*> table_;
+};
+
+}  // namespace
+
+void PolicySet::ShareSubexpressions() {
+  Sharer sharer(*arena_);
+  for (Policy& p : policies_) {
+    for (Condition& c : p.conditions) c.body = sharer.Canonical(c.body);
+  }
+  // Count the references to each distinct node; those referenced more than
+  // once (and worth caching) get a memo slot.
+  std::unordered_map<const Expr*, std::uint32_t> refs;
+  std::vector<const Expr*> stack;
+  for (const Policy& p : policies_) {
+    for (const Condition& c : p.conditions) {
+      if (refs[c.body]++ == 0) stack.push_back(c.body);
+    }
+  }
+  while (!stack.empty()) {
+    const Expr* e = stack.back();
+    stack.pop_back();
+    for (const Expr* k : e->kids) {
+      if (refs[k]++ == 0) stack.push_back(k);
+    }
+  }
+  std::uint32_t slots = 0;
+  for (auto& [e, count] : refs) {
+    bool trivial = e->kind == ExprKind::kLiteral || e->kind == ExprKind::kVar ||
+                   e->kind == ExprKind::kError;
+    if (count >= 2 && !trivial) const_cast<Expr*>(e)->memo = ++slots;
+  }
+  memo_slots_ = slots;
+}
+
 void PolicySet::Candidates(const Request& request, const EntityStore& entities,
                            std::vector<std::uint32_t>& out) const {
   out.clear();
@@ -259,6 +348,7 @@ Result<std::shared_ptr<const PolicySet>> PolicySet::Builder::Build() {
   set->policies_ = std::move(policies_);
   for (const Policy& p : set->policies_) set->by_id_.emplace(p.id, p.index);
   set->BuildIndex();
+  set->ShareSubexpressions();
   arena_ = std::make_unique<Arena>();
   texts_.clear();
   return std::shared_ptr<const PolicySet>(std::move(set));

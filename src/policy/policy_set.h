@@ -51,6 +51,9 @@ class PolicySet {
   // The policy with this id, or null.
   const Policy* Find(std::string_view id) const;
 
+  // Number of memo slots the shared subexpressions use (see Expr::memo).
+  std::size_t memo_slots() const { return memo_slots_; }
+
   // Appends to `out` the indices (ascending, unique) of the policies whose
   // scope may match `request`: a superset of the matching ones, found through
   // the action/resource-type index so the cost follows the candidates, not
@@ -82,6 +85,9 @@ class PolicySet {
                           std::uint64_t resource_type_hash,
                           const EntityUid* resource);
   void BuildIndex();
+  // Merges structurally identical subexpressions across all conditions and
+  // gives the shared ones memo slots, so a request evaluates each once.
+  void ShareSubexpressions();
 
   std::unique_ptr<Arena> arena_;
   std::vector<std::string> sources_;
@@ -92,6 +98,7 @@ class PolicySet {
   std::unordered_map<std::string_view, std::vector<std::uint32_t>>
       by_resource_type_;
   std::vector<std::uint32_t> unindexed_;
+  std::size_t memo_slots_ = 0;
 };
 
 struct BuildOptions {

@@ -69,16 +69,21 @@ std::string_view KindName(ValueKind kind) {
   return "unknown";
 }
 
+std::uint64_t HashType(std::string_view type) {
+  return std::hash<std::string_view>{}(type);
+}
+
 std::uint64_t HashUid(std::string_view type, std::string_view id) {
-  std::uint64_t h1 = std::hash<std::string_view>{}(type);
+  std::uint64_t h1 = HashType(type);
   std::uint64_t h2 = std::hash<std::string_view>{}(id);
   return h1 ^ (h2 + 0x9e3779b97f4a7c15ULL + (h1 << 6) + (h1 >> 2));
 }
 
 const EntityUid* MakeUid(Arena& arena, std::string_view type,
                          std::string_view id) {
-  return arena.New<EntityUid>(EntityUid{
-      arena.CopyString(type), arena.CopyString(id), HashUid(type, id)});
+  return arena.New<EntityUid>(EntityUid{arena.CopyString(type),
+                                        arena.CopyString(id), HashUid(type, id),
+                                        HashType(type)});
 }
 
 std::string UidToString(const EntityUid& uid) {

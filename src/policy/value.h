@@ -35,18 +35,24 @@ enum class ValueKind : std::uint8_t {
 // "bool", "long", "string", "entity", "set", "record", "ipaddr", "decimal".
 std::string_view KindName(ValueKind kind);
 
-// An entity UID. `type` is the full type name (`Git::Repo`); `hash` covers both
-// parts and is computed by MakeUid.
+// An entity UID. `type` is the full type name (`Git::Repo`). The hashes are
+// computed by MakeUid: `type_hash` of the type alone, `hash` of both parts;
+// comparisons check them before any string.
 struct EntityUid {
   std::string_view type;
   std::string_view id;
   std::uint64_t hash = 0;
+  std::uint64_t type_hash = 0;
 
   friend bool operator==(const EntityUid& a, const EntityUid& b) {
-    return a.hash == b.hash && a.type == b.type && a.id == b.id;
+    return &a == &b || (a.hash == b.hash && a.type == b.type && a.id == b.id);
+  }
+  bool HasType(std::string_view t, std::uint64_t t_hash) const {
+    return type_hash == t_hash && type == t;
   }
 };
 
+std::uint64_t HashType(std::string_view type);
 std::uint64_t HashUid(std::string_view type, std::string_view id);
 // Copies the strings into `arena`.
 const EntityUid* MakeUid(Arena& arena, std::string_view type,
