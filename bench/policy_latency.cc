@@ -88,7 +88,8 @@ int main(int argc, char** argv) {
   std::size_t candidates = 0;
   std::vector<std::uint32_t> buf;
   for (const auto& r : requests) {
-    (*set)->Candidates(r->request(), **store, buf);
+    Arena arena;
+    (*set)->Candidates((*set)->Canonicalize(r->request(), arena), **store, buf);
     candidates += buf.size();
   }
   std::vector<std::int64_t> ns;

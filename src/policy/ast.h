@@ -134,6 +134,34 @@ struct ApprovalGate {
   int approvers = 1;
 };
 
+// The part of a policy that evaluation reads, kept dense (PolicySet::plans)
+// so a candidate costs few cache lines. Uids and type names point at the
+// policy set's interned objects: against a canonicalized request, equality
+// and `is` checks are pointer comparisons.
+struct ScopeCheck {
+  ScopeConstraint::Op op = ScopeConstraint::Op::kAny;
+  std::uint32_t count = 0;         // kInSet: number of uids
+  const EntityUid* uid = nullptr;  // kEq, kIn, kIsIn
+  const void* extra = nullptr;     // kIs, kIsIn: type data; kInSet: uids
+};
+
+struct PolicyPlan {
+  ScopeCheck principal, action, resource;
+  // Every when/unless clause combined (`unless c` as `!c`) in source order;
+  // null when there is none.
+  const Expr* condition = nullptr;
+  // Memo slots (Expr::memo) of the condition's leading conjuncts, in order,
+  // up to the first one without a slot. When a request has already
+  // evaluated them for another policy, the outcome is known without
+  // touching this policy's expression tree: a false or erroring guard
+  // decides; a true one passes to the next.
+  std::uint32_t guards[3] = {0, 0, 0};
+  std::uint8_t guard_count = 0;
+  bool guards_cover_all = false;  // the guards are the whole condition
+  Effect effect = Effect::kPermit;
+  bool gated = false;  // has an @approval gate
+};
+
 struct Policy {
   std::string id;
   std::uint32_t index = 0;  // load order within its PolicySet

@@ -18,13 +18,14 @@ std::string_view DecisionName(Decision d) {
   return "deny";
 }
 
-Response Authorize(const PolicySet& policies, const Request& request,
+Response Authorize(const PolicySet& policies, const Request& raw_request,
                    const EntityStore& entities,
                    const AuthorizeOptions& options) {
   // Scratch memory for evaluation temporaries: on the stack unless a policy
   // builds large sets or records.
   alignas(std::max_align_t) char buffer[4096];
   Arena scratch(buffer, sizeof buffer);
+  const Request request = policies.Canonicalize(raw_request, scratch);
   Evaluator evaluator(request, entities, scratch);
   thread_local MemoTable memo;
   memo.Begin(policies.memo_slots());
@@ -41,7 +42,7 @@ Response Authorize(const PolicySet& policies, const Request& request,
   bool cedar = options.cedar_semantics;
   for (std::uint32_t index : candidates) {
     const Policy& p = policies.policies()[index];
-    Outcome outcome = evaluator.EvaluatePolicy(p);
+    Outcome outcome = evaluator.EvaluatePolicy(policies.plans()[index]);
     if (outcome == Outcome::kFalse) continue;
     bool errored = outcome == Outcome::kError;
     if (errored) r.errors.push_back(PolicyError{&p, evaluator.error()});

@@ -47,9 +47,9 @@ Status EntityStore::Add(const EntityUid* uid, const RecordData* attrs,
                         std::vector<const EntityUid*> parents) {
   if (!attrs) attrs = &kEmptyRecord;
   if (!tags) tags = &kEmptyRecord;
-  auto [it, inserted] = entities_.try_emplace(uid);
+  auto [slot, inserted] = entities_.Insert(uid);
   if (!inserted) {
-    const Entity& old = it->second;
+    const Entity& old = *slot;
     if (!Equal(Value::Record(old.attrs), Value::Record(attrs)) ||
         !Equal(Value::Record(old.tags), Value::Record(tags)) ||
         !SameParents(old.parents, parents)) {
@@ -57,7 +57,7 @@ Status EntityStore::Add(const EntityUid* uid, const RecordData* attrs,
     }
     return {};
   }
-  Entity& e = it->second;
+  Entity& e = *slot;
   e.uid = uid;
   e.attrs = attrs;
   e.tags = tags;
@@ -70,7 +70,7 @@ Status EntityStore::Finalize() {
   // followed only through entities present in the store, as Cedar does.
   std::unordered_map<const Entity*, int> color;
   std::vector<std::pair<Entity*, std::size_t>> stack;
-  for (auto& [key, root] : entities_) {
+  for (auto& [key, root] : entities_.entries()) {
     if (IsActionType(root.uid->type)) {
       for (const EntityUid* p : root.parents) {
         if (!IsActionType(p->type)) {
@@ -86,9 +86,8 @@ Status EntityStore::Finalize() {
       auto& [e, next] = stack.back();
       if (next < e->parents.size()) {
         const EntityUid* p = e->parents[next++];
-        auto found = entities_.find(p);
-        if (found == entities_.end()) continue;
-        Entity* pe = &found->second;
+        Entity* pe = entities_.Find(p);
+        if (!pe) continue;
         int& c = color[pe];
         if (c == 1) {
           return Invalid("entity parents form a cycle through " +
@@ -104,10 +103,8 @@ Status EntityStore::Finalize() {
       std::vector<const EntityUid*> anc;
       for (const EntityUid* p : e->parents) {
         anc.push_back(p);
-        auto found = entities_.find(p);
-        if (found != entities_.end()) {
-          const auto& pa = found->second.ancestors;
-          anc.insert(anc.end(), pa.begin(), pa.end());
+        if (const Entity* pe = entities_.Find(p)) {
+          anc.insert(anc.end(), pe->ancestors.begin(), pe->ancestors.end());
         }
       }
       std::sort(anc.begin(), anc.end(), UidLess);
@@ -126,8 +123,7 @@ Status EntityStore::Finalize() {
 }
 
 const Entity* EntityStore::Find(const EntityUid& uid) const {
-  auto it = entities_.find(&uid);
-  return it == entities_.end() ? nullptr : &it->second;
+  return entities_.Find(&uid);
 }
 
 bool EntityStore::HasAncestor(const Entity& e, const EntityUid& ancestor) {

@@ -11,10 +11,10 @@
 #include <memory>
 #include <span>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "core/arena.h"
+#include "core/flat_map.h"
 #include "core/result.h"
 #include "policy/value.h"
 
@@ -75,7 +75,7 @@ class EntityStore {
   };
 
   Arena arena_;
-  std::unordered_map<const EntityUid*, Entity, UidHash, UidEq> entities_;
+  FlatMap<const EntityUid*, Entity, UidHash, UidEq> entities_;
   bool finalized_ = false;
 };
 

@@ -53,6 +53,40 @@ bool Evaluator::Fail(std::string message) {
   return false;
 }
 
+Value Evaluator::VarValue(Var v) const {
+  switch (v) {
+    case Var::kPrincipal:
+      return Value::Entity(request_.principal);
+    case Var::kAction:
+      return Value::Entity(request_.action);
+    case Var::kResource:
+      return Value::Entity(request_.resource);
+    case Var::kContext:
+      return Value::Record(request_.context);
+  }
+  return Value();
+}
+
+inline __attribute__((always_inline)) bool Evaluator::EvalKid(const Expr& e,
+                                                              Value* out) {
+  if (e.kind == ExprKind::kLiteral) {
+    *out = e.value;
+    return true;
+  }
+  if (e.kind == ExprKind::kVar) {
+    *out = VarValue(e.var);
+    return true;
+  }
+  if (e.memo != 0 && memo_ != nullptr) {
+    const MemoTable::Entry& m = memo_->entries_[e.memo - 1];
+    if (m.epoch == memo_->epoch_ && m.error == 0) {
+      *out = m.value;
+      return true;
+    }
+  }
+  return Eval(e, out);
+}
+
 const Entity* Evaluator::FindEntity(const EntityUid& uid) const {
   CachedEntity* cache = &uid == request_.principal  ? &principal_
                         : &uid == request_.resource ? &resource_
@@ -72,47 +106,71 @@ bool Evaluator::EntityIn(const EntityUid& lhs, const EntityUid& rhs) const {
   return e && EntityStore::HasAncestor(*e, rhs);
 }
 
-bool Evaluator::ScopeMatches(const ScopeConstraint& sc,
-                             const EntityUid& var) const {
+inline __attribute__((always_inline)) bool Evaluator::ScopeMatches(
+    const ScopeCheck& sc, const EntityUid& var) const {
   using Op = ScopeConstraint::Op;
   switch (sc.op) {
     case Op::kAny:
       return true;
     case Op::kEq:
-      return var == *sc.uid;
+      return &var == sc.uid;
     case Op::kIn:
       return EntityIn(var, *sc.uid);
     case Op::kIs:
-      return var.HasType(sc.type, sc.type_hash);
+      return var.type.data() == sc.extra;
     case Op::kIsIn:
-      return var.HasType(sc.type, sc.type_hash) && EntityIn(var, *sc.uid);
-    case Op::kInSet:
-      for (const EntityUid* uid : sc.uids) {
-        if (EntityIn(var, *uid)) return true;
+      return var.type.data() == sc.extra && EntityIn(var, *sc.uid);
+    case Op::kInSet: {
+      const EntityUid* const* uids =
+          static_cast<const EntityUid* const*>(sc.extra);
+      for (std::uint32_t i = 0; i < sc.count; ++i) {
+        if (EntityIn(var, *uids[i])) return true;
       }
       return false;
+    }
   }
   return false;
 }
 
-bool Evaluator::ScopeMatches(const Policy& policy) const {
-  return ScopeMatches(policy.principal, *request_.principal) &&
-         ScopeMatches(policy.action, *request_.action) &&
-         ScopeMatches(policy.resource, *request_.resource);
+inline __attribute__((always_inline)) bool Evaluator::Guarded(
+    const PolicyPlan& plan, Outcome* outcome) {
+  if (!memo_) return false;
+  for (std::uint8_t i = 0; i < plan.guard_count; ++i) {
+    const MemoTable::Entry& m = memo_->entries_[plan.guards[i] - 1];
+    if (m.epoch != memo_->epoch_) return false;  // not evaluated yet
+    if (m.error != 0) {
+      Fail(memo_->errors_[m.error - 1]);
+      *outcome = Outcome::kError;
+      return true;
+    }
+    // A non-bool guard is a type error that full evaluation reports.
+    if (!m.value.is(ValueKind::kBool)) return false;
+    if (!m.value.AsBool()) {
+      *outcome = Outcome::kFalse;
+      return true;
+    }
+  }
+  if (!plan.guards_cover_all) return false;
+  *outcome = Outcome::kTrue;
+  return true;
 }
 
-Outcome Evaluator::EvaluatePolicy(const Policy& policy) {
-  if (!ScopeMatches(policy)) return Outcome::kFalse;
-  for (const Condition& c : policy.conditions) {
-    Value v;
-    if (!Eval(*c.body, &v)) return Outcome::kError;
-    if (!v.is(ValueKind::kBool)) {
-      Fail(TypeError("bool", v));
-      return Outcome::kError;
-    }
-    if (v.AsBool() != c.is_when) return Outcome::kFalse;
+Outcome Evaluator::EvaluatePolicy(const PolicyPlan& plan) {
+  if (!ScopeMatches(plan.action, *request_.action) ||
+      !ScopeMatches(plan.principal, *request_.principal) ||
+      !ScopeMatches(plan.resource, *request_.resource)) {
+    return Outcome::kFalse;
   }
-  return Outcome::kTrue;
+  if (!plan.condition) return Outcome::kTrue;
+  Outcome guarded;
+  if (Guarded(plan, &guarded)) return guarded;
+  Value v;
+  if (!Eval(*plan.condition, &v)) return Outcome::kError;
+  if (!v.is(ValueKind::kBool)) {
+    Fail(TypeError("bool", v));
+    return Outcome::kError;
+  }
+  return v.AsBool() ? Outcome::kTrue : Outcome::kFalse;
 }
 
 bool Evaluator::EvalIn(const Value& lhs, const Value& rhs, Value* out) {
@@ -147,7 +205,7 @@ bool Evaluator::EvalIn(const Value& lhs, const Value& rhs, Value* out) {
 
 bool Evaluator::EvalCompare(const Expr& e, Value* out) {
   Value a, b;
-  if (!Eval(*e.kids[0], &a) || !Eval(*e.kids[1], &b)) return false;
+  if (!EvalKid(*e.kids[0], &a) || !EvalKid(*e.kids[1], &b)) return false;
   if (!a.is(ValueKind::kLong)) {
     return Fail(TypeError("one of [long, datetime, duration]", a));
   }
@@ -174,7 +232,7 @@ bool Evaluator::EvalCompare(const Expr& e, Value* out) {
 
 bool Evaluator::EvalArith(const Expr& e, Value* out) {
   Value a, b;
-  if (!Eval(*e.kids[0], &a) || !Eval(*e.kids[1], &b)) return false;
+  if (!EvalKid(*e.kids[0], &a) || !EvalKid(*e.kids[1], &b)) return false;
   if (!a.is(ValueKind::kLong)) return Fail(TypeError("long", a));
   if (!b.is(ValueKind::kLong)) return Fail(TypeError("long", b));
   std::int64_t x = a.AsLong(), y = b.AsLong(), r;
@@ -205,7 +263,7 @@ bool Evaluator::EvalArith(const Expr& e, Value* out) {
 
 bool Evaluator::EvalHas(const Expr& e, Value* out) {
   Value v;
-  if (!Eval(*e.kids[0], &v)) return false;
+  if (!EvalKid(*e.kids[0], &v)) return false;
   for (std::size_t i = 0; i < e.path.size(); ++i) {
     const Value* attr = nullptr;
     if (v.is(ValueKind::kEntity)) {
@@ -229,7 +287,7 @@ bool Evaluator::EvalHas(const Expr& e, Value* out) {
 
 bool Evaluator::EvalGetAttr(const Expr& e, Value* out) {
   Value v;
-  if (!Eval(*e.kids[0], &v)) return false;
+  if (!EvalKid(*e.kids[0], &v)) return false;
   if (v.is(ValueKind::kRecord)) {
     const Value* attr = v.AsRecord().Find(e.name);
     if (!attr) {
@@ -258,13 +316,13 @@ bool Evaluator::EvalGetAttr(const Expr& e, Value* out) {
 
 bool Evaluator::EvalSetOp(const Expr& e, Value* out) {
   Value a, b;
-  if (!Eval(*e.kids[0], &a)) return false;
+  if (!EvalKid(*e.kids[0], &a)) return false;
   if (e.kind == ExprKind::kIsEmpty) {
     if (!a.is(ValueKind::kSet)) return Fail(TypeError("set", a));
     *out = Value::Bool(a.AsSet().size == 0);
     return true;
   }
-  if (!Eval(*e.kids[1], &b)) return false;
+  if (!EvalKid(*e.kids[1], &b)) return false;
   if (!a.is(ValueKind::kSet)) return Fail(TypeError("set", a));
   const SetData& s = a.AsSet();
   if (e.kind == ExprKind::kContains) {
@@ -297,7 +355,7 @@ bool Evaluator::EvalSetOp(const Expr& e, Value* out) {
 
 bool Evaluator::EvalTag(const Expr& e, Value* out) {
   Value a, b;
-  if (!Eval(*e.kids[0], &a) || !Eval(*e.kids[1], &b)) return false;
+  if (!EvalKid(*e.kids[0], &a) || !EvalKid(*e.kids[1], &b)) return false;
   if (!a.is(ValueKind::kEntity)) {
     return Fail(TypeError("(entity of type `any_entity_type`)", a));
   }
@@ -323,7 +381,7 @@ bool Evaluator::EvalTag(const Expr& e, Value* out) {
 bool Evaluator::EvalCollection(const Expr& e, Value* out) {
   std::span<Value> values = scratch_.NewArray<Value>(e.kids.size());
   for (std::size_t i = 0; i < e.kids.size(); ++i) {
-    if (!Eval(*e.kids[i], &values[i])) return false;
+    if (!EvalKid(*e.kids[i], &values[i])) return false;
   }
   if (e.kind == ExprKind::kSet) {
     *out = Value::Set(MakeSet(scratch_, values));
@@ -346,7 +404,7 @@ bool Evaluator::EvalCall(const Expr& e, Value* out) {
                               ? std::span<Value>(args, e.kids.size())
                               : scratch_.NewArray<Value>(e.kids.size());
   for (std::size_t i = 0; i < e.kids.size(); ++i) {
-    if (!Eval(*e.kids[i], &argv[i])) return false;
+    if (!EvalKid(*e.kids[i], &argv[i])) return false;
   }
   std::string err;
   if (!CallExtension(e.fn, argv, scratch_, out, &err)) return Fail(err);
@@ -396,14 +454,14 @@ bool Evaluator::EvalNode(const Expr& e, Value* out) {
       return true;
     case ExprKind::kNot: {
       Value v;
-      if (!Eval(*e.kids[0], &v)) return false;
+      if (!EvalKid(*e.kids[0], &v)) return false;
       if (!v.is(ValueKind::kBool)) return Fail(TypeError("bool", v));
       *out = Value::Bool(!v.AsBool());
       return true;
     }
     case ExprKind::kNeg: {
       Value v;
-      if (!Eval(*e.kids[0], &v)) return false;
+      if (!EvalKid(*e.kids[0], &v)) return false;
       if (!v.is(ValueKind::kLong)) return Fail(TypeError("long", v));
       if (v.AsLong() == INT64_MIN) {
         return Fail("integer overflow while attempting to negate the value `" +
@@ -418,7 +476,7 @@ bool Evaluator::EvalNode(const Expr& e, Value* out) {
       bool stop_at = e.kind == ExprKind::kOr;
       for (const Expr* kid : e.kids) {
         Value v;
-        if (!Eval(*kid, &v)) return false;
+        if (!EvalKid(*kid, &v)) return false;
         if (!v.is(ValueKind::kBool)) return Fail(TypeError("bool", v));
         if (v.AsBool() == stop_at) {
           *out = Value::Bool(stop_at);
@@ -430,14 +488,14 @@ bool Evaluator::EvalNode(const Expr& e, Value* out) {
     }
     case ExprKind::kIf: {
       Value c;
-      if (!Eval(*e.kids[0], &c)) return false;
+      if (!EvalKid(*e.kids[0], &c)) return false;
       if (!c.is(ValueKind::kBool)) return Fail(TypeError("bool", c));
-      return Eval(*e.kids[c.AsBool() ? 1 : 2], out);
+      return EvalKid(*e.kids[c.AsBool() ? 1 : 2], out);
     }
     case ExprKind::kEq:
     case ExprKind::kNe: {
       Value a, b;
-      if (!Eval(*e.kids[0], &a) || !Eval(*e.kids[1], &b)) return false;
+      if (!EvalKid(*e.kids[0], &a) || !EvalKid(*e.kids[1], &b)) return false;
       *out = Value::Bool(Equal(a, b) == (e.kind == ExprKind::kEq));
       return true;
     }
@@ -452,7 +510,7 @@ bool Evaluator::EvalNode(const Expr& e, Value* out) {
       return EvalArith(e, out);
     case ExprKind::kIn: {
       Value a, b;
-      if (!Eval(*e.kids[0], &a) || !Eval(*e.kids[1], &b)) return false;
+      if (!EvalKid(*e.kids[0], &a) || !EvalKid(*e.kids[1], &b)) return false;
       return EvalIn(a, b, out);
     }
     case ExprKind::kHas:
@@ -461,14 +519,14 @@ bool Evaluator::EvalNode(const Expr& e, Value* out) {
       return EvalGetAttr(e, out);
     case ExprKind::kLike: {
       Value v;
-      if (!Eval(*e.kids[0], &v)) return false;
+      if (!EvalKid(*e.kids[0], &v)) return false;
       if (!v.is(ValueKind::kString)) return Fail(TypeError("string", v));
       *out = Value::Bool(MatchPattern(e.pattern, v.AsString()));
       return true;
     }
     case ExprKind::kIs: {
       Value v;
-      if (!Eval(*e.kids[0], &v)) return false;
+      if (!EvalKid(*e.kids[0], &v)) return false;
       if (!v.is(ValueKind::kEntity)) {
         return Fail(TypeError("(entity of type `any_entity_type`)", v));
       }
@@ -478,7 +536,7 @@ bool Evaluator::EvalNode(const Expr& e, Value* out) {
         return true;
       }
       Value in;  // `x is T in y` is `x is T && x in y`
-      if (!Eval(*e.kids[1], &in)) return false;
+      if (!EvalKid(*e.kids[1], &in)) return false;
       return EvalIn(v, in, out);
     }
     case ExprKind::kContains:

@@ -52,12 +52,10 @@ class Evaluator {
   Evaluator(const Evaluator&) = delete;
   Evaluator& operator=(const Evaluator&) = delete;
 
-  // True if the policy's scope (principal, action, resource) matches.
-  bool ScopeMatches(const Policy& policy) const;
-
-  // Scope, then every `when`/`unless` clause in order. On kError, error()
-  // says why.
-  Outcome EvaluatePolicy(const Policy& policy);
+  // The policy's scope, then its condition. The request must be
+  // canonicalized by the plan's policy set (PolicySet::Canonicalize). On
+  // kError, error() says why.
+  Outcome EvaluatePolicy(const PolicyPlan& plan);
 
   // Evaluates `e`; on failure returns false and error() says why.
   bool Eval(const Expr& e, Value* out);
@@ -74,10 +72,16 @@ class Evaluator {
  private:
   bool Fail(std::string message);
   bool EvalNode(const Expr& e, Value* out);
+  // Eval for subexpressions: literals, variables and memo hits without a
+  // call.
+  bool EvalKid(const Expr& e, Value* out);
+  Value VarValue(Var v) const;
+  // The outcome the plan's memoized guards already decide, if any.
+  bool Guarded(const PolicyPlan& plan, Outcome* outcome);
   // The store's entity for `uid`; the request's principal, action and
   // resource are looked up once per Evaluator.
   const Entity* FindEntity(const EntityUid& uid) const;
-  bool ScopeMatches(const ScopeConstraint& sc, const EntityUid& var) const;
+  bool ScopeMatches(const ScopeCheck& sc, const EntityUid& var) const;
   bool EvalIn(const Value& lhs, const Value& rhs, Value* out);
   bool EvalCompare(const Expr& e, Value* out);
   bool EvalArith(const Expr& e, Value* out);

@@ -58,56 +58,132 @@ const Policy* PolicySet::Find(std::string_view id) const {
   return it == by_id_.end() ? nullptr : &policies_[it->second];
 }
 
-PolicySet::IndexKey PolicySet::MakeKey(const EntityUid& action,
-                                       std::string_view resource_type,
-                                       std::uint64_t resource_type_hash,
-                                       const EntityUid* resource) {
-  if (resource) {
-    return IndexKey{action.type, action.id, resource->type, resource->id,
-                    Mix(action.hash, resource->hash)};
+const EntityUid* PolicySet::Intern(const EntityUid* uid) {
+  auto [slot, fresh] = uids_.Insert(uid);
+  if (fresh) {
+    // Keep one object per uid, whose type is the interned type name.
+    std::string_view type = InternType(uid->type);
+    if (type.data() != uid->type.data()) {
+      uid = arena_->New<EntityUid>(
+          EntityUid{type, uid->id, uid->hash, uid->type_hash});
+    }
+    *slot = uid;
   }
-  return IndexKey{action.type,
-                  action.id,
-                  resource_type,
-                  {},
-                  Mix(action.hash, resource_type_hash)};
+  return *slot;
+}
+
+std::string_view PolicySet::InternType(std::string_view type) {
+  auto [slot, fresh] = types_.Insert(type);
+  if (fresh) *slot = type;
+  return *slot;
+}
+
+const EntityUid* PolicySet::Lookup(const EntityUid& uid) const {
+  const EntityUid* const* found = uids_.Find(&uid);
+  return found ? *found : nullptr;
+}
+
+Request PolicySet::Canonicalize(const Request& request, Arena& arena) const {
+  auto canonical = [&](const EntityUid* uid) -> const EntityUid* {
+    if (const EntityUid* own = Lookup(*uid)) return own;
+    const std::string_view* type = types_.Find(uid->type);
+    if (!type || type->data() == uid->type.data()) return uid;
+    return arena.New<EntityUid>(
+        EntityUid{*type, uid->id, uid->hash, uid->type_hash});
+  };
+  Request out = request;
+  out.principal = canonical(request.principal);
+  out.action = canonical(request.action);
+  out.resource = canonical(request.resource);
+  return out;
 }
 
 void PolicySet::BuildIndex() {
-  std::hash<std::string_view> h;
+  // Intern every uid and type the policies mention, in scopes and in
+  // expressions, so comparisons against a canonicalized request are pointer
+  // comparisons.
+  std::vector<Expr*> stack;
+  std::unordered_map<const Expr*, bool> seen;
+  for (Policy& p : policies_) {
+    for (ScopeConstraint* sc : {&p.principal, &p.action, &p.resource}) {
+      if (sc->uid) sc->uid = Intern(sc->uid);
+      if (!sc->type.empty()) sc->type = InternType(sc->type);
+      if (!sc->uids.empty()) {
+        std::span<const EntityUid*> uids =
+            arena_->NewArray<const EntityUid*>(sc->uids.size());
+        for (std::size_t i = 0; i < uids.size(); ++i) {
+          uids[i] = Intern(sc->uids[i]);
+        }
+        sc->uids = uids;
+      }
+    }
+    for (const Condition& c : p.conditions) {
+      if (!seen[c.body]) {
+        seen[c.body] = true;
+        stack.push_back(const_cast<Expr*>(c.body));
+      }
+    }
+  }
+  while (!stack.empty()) {
+    Expr* e = stack.back();
+    stack.pop_back();
+    if (e->kind == ExprKind::kLiteral && e->value.is(ValueKind::kEntity)) {
+      e->value = Value::Entity(Intern(&e->value.AsEntity()));
+    } else if (e->kind == ExprKind::kIs) {
+      e->name = InternType(e->name);
+    }
+    for (const Expr* k : e->kids) {
+      if (!seen[k]) {
+        seen[k] = true;
+        stack.push_back(const_cast<Expr*>(k));
+      }
+    }
+  }
+
+  using Op = ScopeConstraint::Op;
   for (const Policy& p : policies_) {
-    std::string_view rtype;
-    const EntityUid* ruid = nullptr;  // `resource == R`: indexed by R itself
-    using Op = ScopeConstraint::Op;
+    const char* rtype = nullptr;  // interned type name, if constrained
+    const EntityUid* ruid = nullptr;
     switch (p.resource.op) {
       case Op::kEq:
-        rtype = p.resource.uid->type;
         ruid = p.resource.uid;
+        rtype = ruid->type.data();
         break;
       case Op::kIs:
       case Op::kIsIn:
-        rtype = p.resource.type;
+        rtype = p.resource.type.data();
         break;
       default:
         break;
     }
-    std::uint64_t rhash = rtype.empty() ? 0 : h(rtype);
     std::vector<const EntityUid*> actions;
     if (p.action.op == Op::kEq || p.action.op == Op::kIn) {
       actions.push_back(p.action.uid);
     } else if (p.action.op == Op::kInSet) {
       actions.assign(p.action.uids.begin(), p.action.uids.end());
+      std::sort(actions.begin(), actions.end());
+      actions.erase(std::unique(actions.begin(), actions.end()), actions.end());
     }
     if (p.action.op != Op::kAny) {
       for (const EntityUid* a : actions) {
-        std::vector<std::uint32_t>& bucket =
-            by_action_[MakeKey(*a, rtype, rhash, ruid)];
-        if (bucket.empty() || bucket.back() != p.index) {
-          bucket.push_back(p.index);
+        ActionEntry& entry = *by_action_.Insert(a).first;
+        Bucket* bucket = &entry.any_resource;
+        if (ruid) {
+          bucket = by_action_.Find(a)->by_resource.Insert(ruid).first;
+        } else if (rtype) {
+          auto it =
+              std::find_if(entry.by_type.begin(), entry.by_type.end(),
+                           [&](const auto& t) { return t.first == rtype; });
+          if (it == entry.by_type.end()) {
+            entry.by_type.emplace_back(rtype, Bucket{});
+            it = entry.by_type.end() - 1;
+          }
+          bucket = &it->second;
         }
+        bucket->push_back(p.index);
       }
-    } else if (!rtype.empty()) {
-      by_resource_type_[rtype].push_back(p.index);
+    } else if (rtype) {
+      by_resource_type_.Insert(rtype).first->push_back(p.index);
     } else {
       unindexed_.push_back(p.index);
     }
@@ -173,18 +249,75 @@ class Sharer {
 
 }  // namespace
 
+void PolicySet::BuildPlans() {
+  plans_.resize(policies_.size());
+  for (std::size_t i = 0; i < policies_.size(); ++i) {
+    const Policy& p = policies_[i];
+    PolicyPlan& plan = plans_[i];
+    auto check = [](const ScopeConstraint& sc) {
+      ScopeCheck c;
+      c.op = sc.op;
+      c.uid = sc.uid;
+      if (sc.op == ScopeConstraint::Op::kIs ||
+          sc.op == ScopeConstraint::Op::kIsIn) {
+        c.extra = sc.type.data();
+      } else if (sc.op == ScopeConstraint::Op::kInSet) {
+        c.extra = sc.uids.data();
+        c.count = static_cast<std::uint32_t>(sc.uids.size());
+      }
+      return c;
+    };
+    plan.principal = check(p.principal);
+    plan.action = check(p.action);
+    plan.resource = check(p.resource);
+    plan.effect = p.effect;
+    plan.gated = p.approval.has_value();
+    // when {a} unless {b} when {c}  =>  a && !b && c, evaluated as Cedar's
+    // left fold: left to right, each operand must be a bool.
+    std::vector<const Expr*> parts;
+    std::uint32_t depth = 0;
+    for (const Condition& c : p.conditions) {
+      const Expr* part = c.body;
+      if (!c.is_when) {
+        Expr* neg = arena_->New<Expr>();
+        neg->kind = ExprKind::kNot;
+        neg->span = c.body->span;
+        std::span<const Expr*> kid = arena_->NewArray<const Expr*>(1);
+        kid[0] = c.body;
+        neg->kids = kid;
+        neg->depth = c.body->depth + 1;
+        part = neg;
+      }
+      depth = std::max(depth, part->depth);
+      parts.push_back(part);
+    }
+    if (parts.size() == 1 && p.conditions[0].is_when) {
+      plan.condition = parts[0];
+    } else if (!parts.empty()) {
+      Expr* all = arena_->New<Expr>();
+      all->kind = ExprKind::kAnd;
+      all->span = p.span;
+      std::span<const Expr*> kids = arena_->NewArray<const Expr*>(parts.size());
+      std::copy(parts.begin(), parts.end(), kids.begin());
+      all->kids = kids;
+      all->depth = depth + 1;
+      plan.condition = all;
+    }
+  }
+}
+
 void PolicySet::ShareSubexpressions() {
   Sharer sharer(*arena_);
-  for (Policy& p : policies_) {
-    for (Condition& c : p.conditions) c.body = sharer.Canonical(c.body);
+  for (PolicyPlan& plan : plans_) {
+    if (plan.condition) plan.condition = sharer.Canonical(plan.condition);
   }
   // Count the references to each distinct node; those referenced more than
   // once (and worth caching) get a memo slot.
   std::unordered_map<const Expr*, std::uint32_t> refs;
   std::vector<const Expr*> stack;
-  for (const Policy& p : policies_) {
-    for (const Condition& c : p.conditions) {
-      if (refs[c.body]++ == 0) stack.push_back(c.body);
+  for (const PolicyPlan& plan : plans_) {
+    if (plan.condition && refs[plan.condition]++ == 0) {
+      stack.push_back(plan.condition);
     }
   }
   while (!stack.empty()) {
@@ -201,31 +334,49 @@ void PolicySet::ShareSubexpressions() {
     if (count >= 2 && !trivial) const_cast<Expr*>(e)->memo = ++slots;
   }
   memo_slots_ = slots;
+  for (PolicyPlan& plan : plans_) {
+    const Expr* c = plan.condition;
+    if (!c) continue;
+    std::span<const Expr* const> conjuncts(&plan.condition, 1);
+    if (c->kind == ExprKind::kAnd) conjuncts = c->kids;
+    std::size_t n = 0;
+    while (n < conjuncts.size() && n < 3 && conjuncts[n]->memo != 0) {
+      plan.guards[n] = conjuncts[n]->memo;
+      ++n;
+    }
+    plan.guard_count = static_cast<std::uint8_t>(n);
+    plan.guards_cover_all = n > 0 && n == conjuncts.size();
+  }
 }
 
 void PolicySet::Candidates(const Request& request, const EntityStore& entities,
                            std::vector<std::uint32_t>& out) const {
   out.clear();
-  std::string_view rtype = request.resource->type;
-  std::uint64_t rhash = std::hash<std::string_view>{}(rtype);
-  auto add_action = [&](const EntityUid& action) {
-    if (by_action_.empty()) return;
-    const IndexKey keys[] = {MakeKey(action, rtype, rhash, request.resource),
-                             MakeKey(action, rtype, rhash, nullptr),
-                             MakeKey(action, {}, 0, nullptr)};
-    for (const IndexKey& key : keys) {
-      auto it = by_action_.find(key);
-      if (it != by_action_.end()) {
-        out.insert(out.end(), it->second.begin(), it->second.end());
-      }
+  const char* rtype = request.resource->type.data();
+  auto add_action = [&](const EntityUid* action) {
+    const ActionEntry* entry = by_action_.Find(action);
+    if (!entry) return;
+    out.insert(out.end(), entry->any_resource.begin(),
+               entry->any_resource.end());
+    for (const auto& [type, bucket] : entry->by_type) {
+      if (type == rtype) out.insert(out.end(), bucket.begin(), bucket.end());
+    }
+    if (const Bucket* b = entry->by_resource.Find(request.resource)) {
+      out.insert(out.end(), b->begin(), b->end());
     }
   };
-  add_action(*request.action);
-  if (const Entity* a = entities.Find(*request.action)) {
-    for (const EntityUid* group : a->ancestors) add_action(*group);
+  if (!by_action_.empty()) {
+    // Keys are the set's own uid objects: the request's action is one if the
+    // set mentions it (Canonicalize), and so must each group it is in.
+    add_action(request.action);
+    if (const Entity* a = entities.Find(*request.action)) {
+      for (const EntityUid* group : a->ancestors) {
+        if (const EntityUid* own = Lookup(*group)) add_action(own);
+      }
+    }
   }
-  if (auto it = by_resource_type_.find(rtype); it != by_resource_type_.end()) {
-    out.insert(out.end(), it->second.begin(), it->second.end());
+  if (const Bucket* b = by_resource_type_.Find(rtype)) {
+    out.insert(out.end(), b->begin(), b->end());
   }
   out.insert(out.end(), unindexed_.begin(), unindexed_.end());
   std::sort(out.begin(), out.end());
@@ -348,6 +499,7 @@ Result<std::shared_ptr<const PolicySet>> PolicySet::Builder::Build() {
   set->policies_ = std::move(policies_);
   for (const Policy& p : set->policies_) set->by_id_.emplace(p.id, p.index);
   set->BuildIndex();
+  set->BuildPlans();
   set->ShareSubexpressions();
   arena_ = std::make_unique<Arena>();
   texts_.clear();

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "core/arena.h"
+#include "core/flat_map.h"
 #include "core/result.h"
 #include "policy/ast.h"
 #include "policy/entities.h"
@@ -44,6 +45,8 @@ class PolicySet {
   PolicySet& operator=(const PolicySet&) = delete;
 
   std::span<const Policy> policies() const { return policies_; }
+  // The dense evaluation plans, parallel to policies().
+  std::span<const PolicyPlan> plans() const { return plans_; }
   std::size_t size() const { return policies_.size(); }
   const std::string& source_name(std::uint32_t source) const {
     return sources_[source];
@@ -54,37 +57,61 @@ class PolicySet {
   // Number of memo slots the shared subexpressions use (see Expr::memo).
   std::size_t memo_slots() const { return memo_slots_; }
 
+  // The request with its principal, action and resource replaced by the
+  // set's own objects for the same uids (or types) where it has them, so
+  // that scope and literal comparisons are pointer comparisons. Copies go
+  // into `arena`. Semantics are unchanged: equality is still by value.
+  Request Canonicalize(const Request& request, Arena& arena) const;
+
   // Appends to `out` the indices (ascending, unique) of the policies whose
-  // scope may match `request`: a superset of the matching ones, found through
-  // the action/resource-type index so the cost follows the candidates, not
-  // the size of the set. `out` is cleared first.
+  // scope may match `request` (canonicalized): a superset of the matching
+  // ones, found through the action/resource index so the cost follows the
+  // candidates, not the size of the set. `out` is cleared first.
   void Candidates(const Request& request, const EntityStore& entities,
                   std::vector<std::uint32_t>& out) const;
 
  private:
   PolicySet() = default;
 
-  struct IndexKey {
-    std::string_view action_type;
-    std::string_view action_id;
-    std::string_view resource_type;  // empty: any resource type
-    std::string_view resource_id;    // empty: any resource of the type
-    std::uint64_t hash;
-    bool operator==(const IndexKey& o) const {
-      return hash == o.hash && action_type == o.action_type &&
-             action_id == o.action_id && resource_type == o.resource_type &&
-             resource_id == o.resource_id;
+  struct ContentHash {
+    std::size_t operator()(const EntityUid* u) const { return u->hash; }
+  };
+  struct ContentEq {
+    bool operator()(const EntityUid* a, const EntityUid* b) const {
+      return *a == *b;
     }
   };
-  struct IndexKeyHash {
-    std::size_t operator()(const IndexKey& k) const { return k.hash; }
+  struct PtrHash {
+    std::size_t operator()(const void* p) const {
+      return reinterpret_cast<std::uintptr_t>(p) >> 3;
+    }
   };
-  // `resource` is null for "any resource of `resource_type`".
-  static IndexKey MakeKey(const EntityUid& action,
-                          std::string_view resource_type,
-                          std::uint64_t resource_type_hash,
-                          const EntityUid* resource);
+  struct PtrEq {
+    bool operator()(const void* a, const void* b) const { return a == b; }
+  };
+  struct TypeHash {
+    std::size_t operator()(std::string_view s) const {
+      return static_cast<std::size_t>(HashType(s));
+    }
+  };
+  struct TypeEq {
+    bool operator()(std::string_view a, std::string_view b) const {
+      return a == b;
+    }
+  };
+  using Bucket = std::vector<std::uint32_t>;
+  // Policies constraining the action, by the resource they constrain.
+  struct ActionEntry {
+    Bucket any_resource;
+    std::vector<std::pair<const char*, Bucket>> by_type;  // interned type
+    FlatMap<const void*, Bucket, PtrHash, PtrEq> by_resource;
+  };
+
+  const EntityUid* Intern(const EntityUid* uid);
+  std::string_view InternType(std::string_view type);
+  const EntityUid* Lookup(const EntityUid& uid) const;
   void BuildIndex();
+  void BuildPlans();
   // Merges structurally identical subexpressions across all conditions and
   // gives the shared ones memo slots, so a request evaluates each once.
   void ShareSubexpressions();
@@ -92,12 +119,14 @@ class PolicySet {
   std::unique_ptr<Arena> arena_;
   std::vector<std::string> sources_;
   std::vector<Policy> policies_;
+  std::vector<PolicyPlan> plans_;
   std::unordered_map<std::string_view, std::uint32_t> by_id_;
-  std::unordered_map<IndexKey, std::vector<std::uint32_t>, IndexKeyHash>
-      by_action_;
-  std::unordered_map<std::string_view, std::vector<std::uint32_t>>
-      by_resource_type_;
-  std::vector<std::uint32_t> unindexed_;
+  // Every uid and type name the policies mention, one object each.
+  FlatMap<const EntityUid*, const EntityUid*, ContentHash, ContentEq> uids_;
+  FlatMap<std::string_view, std::string_view, TypeHash, TypeEq> types_;
+  FlatMap<const void*, ActionEntry, PtrHash, PtrEq> by_action_;
+  FlatMap<const void*, Bucket, PtrHash, PtrEq> by_resource_type_;
+  Bucket unindexed_;
   std::size_t memo_slots_ = 0;
 };
 

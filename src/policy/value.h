@@ -48,7 +48,8 @@ struct EntityUid {
     return &a == &b || (a.hash == b.hash && a.type == b.type && a.id == b.id);
   }
   bool HasType(std::string_view t, std::uint64_t t_hash) const {
-    return type_hash == t_hash && type == t;
+    return (type.data() == t.data() && type.size() == t.size()) ||
+           (type_hash == t_hash && type == t);
   }
 };
 

@@ -15,12 +15,13 @@ const cedar = require('@cedar-policy/cedar-wasm/nodejs');
 const scenarios = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
 for (const s of scenarios) {
   const text = s.policies.join('\n');
-  const requests = s.requests.map((a) => {
+  const contexts = s.contexts || [{}];
+  const requests = s.requests.flatMap((a) => contexts.map((context) => {
     const request = {
       principal: { type: 'User', id: 'alice' },
       action: { type: 'Action', id: a },
       resource: { type: 'Repo', id: 'r' },
-      context: {},
+      context,
     };
     const answer = cedar.isAuthorized({ ...request, policies: { staticPolicies: text },
       entities: s.entities });
@@ -30,7 +31,7 @@ for (const s of scenarios) {
       decision: r.decision, reason: r.diagnostics.reason.slice().sort(),
       errors: r.diagnostics.errors.map((e) => e.policyId).sort(),
       messages: r.diagnostics.errors.map((e) => e.policyId + ': ' + e.error.message) } };
-  });
+  }));
   console.log(JSON.stringify({ kind: 'authz', name: s.name, policies: text,
     entities: s.entities, requests }));
 }

@@ -236,7 +236,9 @@ TEST(PolicySetIndex, CandidatesFollowTheMatchingPolicies) {
   auto req = OwnedRequest::FromJson(*j);
   ASSERT_TRUE(req.ok());
   std::vector<std::uint32_t> candidates;
-  (*set)->Candidates((*req)->request(), **store, candidates);
+  Arena arena;
+  (*set)->Candidates((*set)->Canonicalize((*req)->request(), arena), **store,
+                     candidates);
   // a7, the group policy, the Repo forbid and the unconstrained permit.
   EXPECT_EQ(candidates, (std::vector<std::uint32_t>{7, 1000, 1001, 1003}));
 }
