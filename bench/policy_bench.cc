@@ -11,6 +11,7 @@
 
 #include "core/files.h"
 #include "core/json.h"
+#include "core/text.h"
 #include "policy/authorizer.h"
 
 namespace {
@@ -30,11 +31,9 @@ const Data& Load() {
     if (dir) {
       d.policies = *ReadFile(std::string(dir) + "/policies.cedar");
       d.entities = *ReadFile(std::string(dir) + "/entities.json");
-      std::string reqs = *ReadFile(std::string(dir) + "/requests.jsonl");
-      for (std::size_t pos = 0, nl; pos < reqs.size(); pos = nl + 1) {
-        nl = reqs.find('\n', pos);
-        if (nl == std::string::npos) nl = reqs.size();
-        if (nl > pos) d.requests.push_back(reqs.substr(pos, nl - pos));
+      for (const auto& line :
+           SplitLines(*ReadFile(std::string(dir) + "/requests.jsonl"))) {
+        if (!line.text.empty()) d.requests.emplace_back(line.text);
       }
       return d;
     }
@@ -42,11 +41,8 @@ const Data& Load() {
     for (auto& s : *ReadSources(root + "policies", ".cedar"))
       d.policies += s.text;
     d.entities = *ReadFile(root + "entities.json");
-    std::string reqs = *ReadFile(root + "requests.jsonl");
-    for (std::size_t pos = 0, nl; pos < reqs.size(); pos = nl + 1) {
-      nl = reqs.find('\n', pos);
-      if (nl == std::string::npos) nl = reqs.size();
-      if (nl > pos) d.requests.push_back(reqs.substr(pos, nl - pos));
+    for (const auto& line : SplitLines(*ReadFile(root + "requests.jsonl"))) {
+      if (!line.text.empty()) d.requests.emplace_back(line.text);
     }
     return d;
   }();

@@ -14,6 +14,7 @@
 
 #include "core/files.h"
 #include "core/json.h"
+#include "core/text.h"
 #include "policy/authorizer.h"
 
 using namespace tether;
@@ -55,11 +56,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::vector<std::unique_ptr<OwnedRequest>> requests;
-  std::string_view rest = *reqs;
-  while (!rest.empty()) {
-    std::size_t nl = rest.find('\n');
-    std::string_view line = rest.substr(0, nl);
-    rest = nl == std::string_view::npos ? "" : rest.substr(nl + 1);
+  for (const auto& [number, line] : SplitLines(*reqs)) {
     if (line.empty()) continue;
     auto j = ParseJson(line);
     auto r = j ? OwnedRequest::FromJson(*j)

@@ -176,15 +176,8 @@ int RunEval(const EvalOptions& opt) {
       PrintError(opt.requests + ": " + content.error().message);
       return 1;
     }
-    std::string_view rest = *content;
-    std::size_t line_no = 0;
-    while (!rest.empty()) {
-      std::size_t nl = rest.find('\n');
-      std::string_view line = rest.substr(0, nl);
-      rest = nl == std::string_view::npos ? std::string_view{}
-                                          : rest.substr(nl + 1);
-      ++line_no;
-      if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
+    for (const auto& [line_no, line] : SplitLines(*content)) {
+      if (line.find_first_not_of(" \t") == std::string_view::npos) continue;
       std::string where = opt.requests + ":" + std::to_string(line_no);
       LineCol lc;
       auto j = ParseJson(line, {}, &lc);

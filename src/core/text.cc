@@ -30,6 +30,20 @@ std::string_view LineAt(std::string_view text, std::size_t offset) {
   return line;
 }
 
+std::vector<NumberedLine> SplitLines(std::string_view text) {
+  std::vector<NumberedLine> lines;
+  std::size_t number = 0;
+  while (!text.empty()) {
+    std::size_t nl = text.find('\n');
+    std::string_view line = text.substr(0, nl);
+    text =
+        nl == std::string_view::npos ? std::string_view{} : text.substr(nl + 1);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    lines.push_back(NumberedLine{++number, line});
+  }
+  return lines;
+}
+
 std::string Quote(std::string_view text, std::size_t max_bytes) {
   std::string out = "`";
   std::size_t n = 0;

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace tether {
 
@@ -21,6 +22,14 @@ LineCol ComputeLineCol(std::string_view text, std::size_t offset);
 
 // The full line of `text` containing byte `offset`, without its newline.
 std::string_view LineAt(std::string_view text, std::size_t offset);
+
+// The lines of `text` (split at '\n', a trailing '\r' removed), with their
+// 1-based numbers; a final empty line after the last '\n' is not included.
+struct NumberedLine {
+  std::size_t number;
+  std::string_view text;
+};
+std::vector<NumberedLine> SplitLines(std::string_view text);
 
 // `text` as a message fragment: wrapped in backticks, control characters
 // escaped, truncated to `max_bytes` with an ellipsis.

@@ -26,6 +26,7 @@
 #include "core/arena.h"
 #include "core/files.h"
 #include "core/json.h"
+#include "core/text.h"
 #include "policy/authorizer.h"
 #include "policy/entities.h"
 #include "policy/parser.h"
@@ -52,11 +53,7 @@ std::vector<json::value> ReadLines(const char* env) {
     ADD_FAILURE() << text.error().message;
     return out;
   }
-  std::string_view rest = *text;
-  while (!rest.empty()) {
-    std::size_t nl = rest.find('\n');
-    std::string_view line = rest.substr(0, nl);
-    rest = nl == std::string_view::npos ? "" : rest.substr(nl + 1);
+  for (const auto& [number, line] : SplitLines(*text)) {
     if (line.empty()) continue;
     auto j = ParseJson(line);
     if (!j) {
