@@ -31,8 +31,8 @@ const Data& Load() {
     if (dir) {
       d.policies = *ReadFile(std::string(dir) + "/policies.cedar");
       d.entities = *ReadFile(std::string(dir) + "/entities.json");
-      for (const auto& line :
-           SplitLines(*ReadFile(std::string(dir) + "/requests.jsonl"))) {
+      std::string reqs = *ReadFile(std::string(dir) + "/requests.jsonl");
+      for (const auto& line : SplitLines(reqs)) {
         if (!line.text.empty()) d.requests.emplace_back(line.text);
       }
       return d;
@@ -41,7 +41,8 @@ const Data& Load() {
     for (auto& s : *ReadSources(root + "policies", ".cedar"))
       d.policies += s.text;
     d.entities = *ReadFile(root + "entities.json");
-    for (const auto& line : SplitLines(*ReadFile(root + "requests.jsonl"))) {
+    std::string reqs = *ReadFile(root + "requests.jsonl");
+    for (const auto& line : SplitLines(reqs)) {
       if (!line.text.empty()) d.requests.emplace_back(line.text);
     }
     return d;

@@ -30,9 +30,11 @@ class [[nodiscard]] Result {
   // Precondition for the accessors: ok() (resp. !ok() for error()).
   T& value() & { return std::get<0>(v_); }
   const T& value() const& { return std::get<0>(v_); }
-  T&& value() && { return std::get<0>(std::move(v_)); }
+  // On an rvalue the value is moved out (not referenced), so that
+  // `for (auto& x : *MakeResult())` does not outlive the temporary.
+  T value() && { return std::get<0>(std::move(v_)); }
   T& operator*() & { return value(); }
-  T&& operator*() && { return std::move(*this).value(); }
+  T operator*() && { return std::move(*this).value(); }
   const T& operator*() const& { return value(); }
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }

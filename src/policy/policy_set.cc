@@ -26,10 +26,6 @@ bool IsGroupName(std::string_view g) {
   return true;
 }
 
-std::uint64_t Mix(std::uint64_t a, std::uint64_t b) {
-  return a ^ (b + 0x9e3779b97f4a7c15ULL + (a << 6) + (a >> 2));
-}
-
 }  // namespace
 
 std::string FormatDiagnostic(const SourceDiagnostic& d) {
