@@ -14,6 +14,10 @@ namespace json = boost::json;
 
 const RecordData kEmptyRecord{};
 
+// Ancestors are stored transitively; a long parent chain is quadratic in
+// memory, so the total is bounded.
+constexpr std::size_t kMaxAncestorEntries = 16 * 1024 * 1024;
+
 bool UidLess(const EntityUid* a, const EntityUid* b) {
   if (a->hash != b->hash) return a->hash < b->hash;
   if (a->type != b->type) return a->type < b->type;
@@ -69,6 +73,7 @@ Status EntityStore::Finalize() {
   // Depth-first closure with colors: 0 new, 1 on the stack, 2 done. Edges are
   // followed only through entities present in the store, as Cedar does.
   std::unordered_map<const Entity*, int> color;
+  std::size_t total_ancestors = 0;
   std::vector<std::pair<Entity*, std::size_t>> stack;
   for (auto& [key, root] : entities_.entries()) {
     if (IsActionType(root.uid->type)) {
@@ -113,6 +118,12 @@ Status EntityStore::Finalize() {
                               return *x == *y;
                             }),
                 anc.end());
+      total_ancestors += anc.size();
+      if (total_ancestors > kMaxAncestorEntries) {
+        return Invalid("the entity hierarchy is too large (more than " +
+                       std::to_string(kMaxAncestorEntries) +
+                       " ancestor relations)");
+      }
       e->ancestors = std::move(anc);
       color[e] = 2;
       stack.pop_back();

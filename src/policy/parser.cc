@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <optional>
+#include <unordered_set>
 
 #include "core/text.h"
 #include "policy/extensions.h"
@@ -869,6 +870,7 @@ class Parser {
     if (!guard.ok())
       return Error(Span(begin), "record literal nested too deep");
     std::vector<std::string_view> keys;
+    std::unordered_set<std::string> seen;
     std::vector<const Expr*> values;
     bool all_literal = true;
     while (!At(Tok::kRBrace)) {
@@ -891,11 +893,9 @@ class Parser {
         return Error(k.span, "record keys must be identifiers or strings");
       }
       if (!Expect(Tok::kColon, "`:`")) return nullptr;
-      for (std::string_view existing : keys) {
-        if (existing == key) {
-          return Error(k.span,
-                       "duplicate key " + Quote(key) + " in record literal");
-        }
+      if (!seen.insert(key).second) {
+        return Error(k.span,
+                     "duplicate key " + Quote(key) + " in record literal");
       }
       const Expr* v = ParseExpr();
       if (!v) return nullptr;
@@ -951,11 +951,9 @@ class Parser {
       if (!Expect(Tok::kRParen, "`)`")) return false;
     }
     a.span = Span(begin);
-    for (const Annotation& other : policy.annotations) {
-      if (other.key == a.key) {
-        Error(key.span, "duplicate annotation `@" + a.key + "`");
-        return false;
-      }
+    if (!annotation_keys_.insert(a.key).second) {
+      Error(key.span, "duplicate annotation `@" + a.key + "`");
+      return false;
     }
     policy.annotations.push_back(std::move(a));
     return true;
@@ -1111,6 +1109,7 @@ class Parser {
 
   bool ParsePolicy(Policy& policy) {
     std::uint32_t begin = Peek().span.begin;
+    annotation_keys_.clear();
     while (At(Tok::kAt)) {
       if (!ParseAnnotation(policy)) return false;
     }
@@ -1193,6 +1192,7 @@ class Parser {
   std::size_t pos_ = 0;
   std::size_t nesting_ = 0;
   bool failed_ = false;
+  std::unordered_set<std::string> annotation_keys_;  // of the current policy
 };
 
 }  // namespace

@@ -179,6 +179,17 @@ TEST(Parser, LiteralSizeIsBounded) {
           .ok());
 }
 
+TEST(Parser, LargeRecordLiteralsParseInLinearTime) {
+  Arena arena;
+  std::string rec = "{";
+  for (int i = 0; i < 50000; ++i) rec += "k" + std::to_string(i) + ": 1, ";
+  rec += "}";
+  auto e = ParseExpression(rec, arena);
+  ASSERT_TRUE(e.expr);
+  EXPECT_EQ(e.expr->value.AsRecord().size, 50000u);
+  EXPECT_FALSE(ParseExpression("{a: 1, b: 2, \"a\": 3}", arena).expr);
+}
+
 TEST(Parser, TemplatesAndDatetimeAreRejectedClearly) {
   Arena arena;
   ParseOutput t =
