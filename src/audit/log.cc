@@ -1,0 +1,409 @@
+#include "audit/log.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <boost/json.hpp>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+
+#include "audit/chain.h"
+#include "core/canonical_json.h"
+#include "core/key_file.h"
+
+namespace tether::audit {
+namespace {
+
+namespace json = boost::json;
+
+const store::Migration kMigrations[] = {
+    {1, "events, checkpoints and sink cursors", R"sql(
+      CREATE TABLE events (
+        seq     INTEGER PRIMARY KEY,  -- 1, 2, 3, ... without gaps
+        time_ms INTEGER NOT NULL,
+        type    TEXT NOT NULL,
+        task_id TEXT,                 -- as stored (HMAC'd if configured)
+        body    TEXT NOT NULL,        -- canonical JSON (RFC 8785), no seq
+        hash    BLOB NOT NULL         -- chain hash (audit/chain.h)
+      );
+      CREATE INDEX events_by_task ON events(task_id, seq);
+      CREATE INDEX events_by_type ON events(type, seq);
+      CREATE INDEX events_by_time ON events(time_ms);
+      CREATE TABLE checkpoints (
+        seq       INTEGER PRIMARY KEY,  -- the last record covered
+        head      BLOB NOT NULL,        -- its chain hash
+        time_ms   INTEGER NOT NULL,
+        key_id    TEXT NOT NULL,
+        signature BLOB NOT NULL
+      );
+      CREATE TABLE sink_cursors (
+        name TEXT PRIMARY KEY,
+        seq  INTEGER NOT NULL           -- the last record delivered
+      );
+    )sql"},
+};
+
+std::int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Writes `text` to `path` durably (best effort: the caller decides what a
+// failure means).
+bool WriteFileSynced(const std::string& path, const std::string& text,
+                     bool append) {
+  int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC);
+  int fd = ::open(path.c_str(), flags, 0600);
+  if (fd < 0) return false;
+  bool ok = ::write(fd, text.data(), text.size()) ==
+                static_cast<ssize_t>(text.size()) &&
+            ::fsync(fd) == 0;
+  ::close(fd);
+  return ok;
+}
+
+}  // namespace
+
+Status MigrateAuditSchema(store::SqliteDb& db) {
+  return store::Migrate(db, kMigrations, "audit");
+}
+
+Result<AuditKeys> LoadOrCreateAuditKeys(const std::string& keys_dir) {
+  auto pem = LoadOrCreateKeyFile(keys_dir + "/audit-checkpoint.pem", [] {
+    return Ed25519Key::Generate()->PrivatePem();
+  });
+  if (!pem) return pem.error();
+  auto key = Ed25519Key::FromPrivatePem(*pem);
+  if (!key) return key.error();
+  auto hmac_hex = LoadOrCreateKeyFile(keys_dir + "/audit-hmac.key", [] {
+    return HexEncode(RandomBytes(32)) + "\n";
+  });
+  if (!hmac_hex) return hmac_hex.error();
+  std::string hex = *hmac_hex;
+  while (!hex.empty() && (hex.back() == '\n' || hex.back() == '\r')) {
+    hex.pop_back();
+  }
+  auto hmac = HexDecode(hex);
+  if (!hmac || hmac->size() < 32) {
+    return MakeError("invalid_key", "`" + keys_dir +
+                                        "/audit-hmac.key` must hold 32 or "
+                                        "more bytes in hex");
+  }
+  return AuditKeys{std::move(*key), std::move(*hmac)};
+}
+
+AuditLog::AuditLog(AuditOptions options, AuditKeys keys)
+    : options_(std::move(options)), keys_(std::move(keys)) {
+  public_key_ = keys_.checkpoint.PublicKey();
+}
+
+Result<std::unique_ptr<AuditLog>> AuditLog::Open(
+    AuditOptions options, AuditKeys keys,
+    std::shared_ptr<const Redactor> redactor) {
+  std::unique_ptr<AuditLog> log(
+      new AuditLog(std::move(options), std::move(keys)));
+  auto db = store::SqliteDb::Open(log->options_.db_path, log->options_.sqlite);
+  if (!db) return db.error();
+  log->db_ = std::move(*db);
+  if (Status s = MigrateAuditSchema(*log->db_); !s) return s.error();
+  log->redactor_ = std::move(redactor);
+  const std::string& marker = log->options_.failure_marker;
+  if (!marker.empty() && std::filesystem::exists(marker)) {
+    std::string why = "a previous write failure was not resolved";
+    if (FILE* f = std::fopen(marker.c_str(), "r")) {
+      char buf[512];
+      std::size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+      std::fclose(f);
+      if (n > 0) why = std::string(buf, n);
+      while (!why.empty() && why.back() == '\n') why.pop_back();
+    }
+    log->failure_ = MakeError("audit_unavailable", why);
+    log->marker_written_ = true;
+  }
+  log->writer_ = std::thread([l = log.get()] { l->WriterLoop(); });
+  return log;
+}
+
+AuditLog::~AuditLog() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  writer_cv_.notify_one();
+  if (writer_.joinable()) writer_.join();
+}
+
+void AuditLog::SetRedactor(std::shared_ptr<const Redactor> redactor) {
+  std::lock_guard<std::mutex> lock(mu_);
+  redactor_ = std::move(redactor);
+}
+
+std::string AuditLog::Hash(std::string_view value) const {
+  return "hmac-sha256:" + HexEncode(HmacSha256(keys_.hmac, value));
+}
+
+std::optional<Error> AuditLog::failure() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return failure_;
+}
+
+Result<std::string> AuditLog::Prepare(Event& event) const {
+  if (!IsKnownEventType(event.type)) {
+    return MakeError("invalid_event",
+                     "unknown audit event type `" + event.type + "`");
+  }
+  if (event.time_ms == 0) event.time_ms = NowMs();
+  json::value v = EventToJson(event);
+  json::object& o = v.get_object();
+  for (const std::string& field : options_.hmac_fields) {
+    if (json::value* f = o.if_contains(field); f && f->is_string()) {
+      *f = Hash(f->get_string());
+    }
+  }
+  std::shared_ptr<const Redactor> redactor;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    redactor = redactor_;
+  }
+  if (redactor) redactor->RedactJson(v);
+  auto body = CanonicalJson(v);
+  if (!body) {
+    return MakeError("invalid_event", body.error().message);
+  }
+  if (const json::value* t = o.if_contains("task_id"); t && t->is_string()) {
+    event.task_id = std::string(t->get_string());
+  } else {
+    event.task_id.clear();
+  }
+  return std::move(*body);
+}
+
+Result<std::uint64_t> AuditLog::Append(Event event) {
+  auto body = Prepare(event);
+  if (!body) return body.error();
+  Pending p;
+  p.type = event.type;
+  p.task_id = event.task_id;
+  p.time_ms = event.time_ms;
+  p.body = std::move(*body);
+  return Submit(p);
+}
+
+Result<std::uint64_t> AuditLog::Resume(std::string_view reason) {
+  Event e;
+  e.type = "audit.resume";
+  e.detail["reason"] = reason;
+  if (auto f = failure()) e.detail["failure"] = f->message;
+  auto body = Prepare(e);
+  if (!body) return body.error();
+  Pending p;
+  p.type = e.type;
+  p.time_ms = e.time_ms;
+  p.body = std::move(*body);
+  p.resume = true;
+  return Submit(p);
+}
+
+Status AuditLog::Checkpoint() {
+  Pending p;  // no body: a request for a checkpoint
+  auto r = Submit(p);
+  if (!r) return r.error();
+  return {};
+}
+
+Result<std::uint64_t> AuditLog::Submit(Pending& p) {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (failure_ && !p.resume) {
+    // A marker removed by `tether audit resume` (another process) lifts the
+    // failure here too; one that could not be written keeps it.
+    if (marker_written_ && !options_.failure_marker.empty() &&
+        !std::filesystem::exists(options_.failure_marker)) {
+      failure_.reset();
+      marker_written_ = false;
+    } else {
+      return MakeError("audit_unavailable",
+                       "the audit log is unavailable after a write failure (" +
+                           failure_->message +
+                           "); fix the cause, then run `tether audit resume`");
+    }
+  }
+  if (stop_) return MakeError("audit_unavailable", "the audit log is closed");
+  queue_.push_back(&p);
+  writer_cv_.notify_one();
+  done_cv_.wait(lock, [&] { return p.done; });
+  if (p.error) return *p.error;
+  return p.seq;
+}
+
+void AuditLog::Fail(const Error& e) {
+  // Called with mu_ held.
+  failure_ = MakeError("audit_unavailable", e.code + ": " + e.message);
+  if (!options_.failure_marker.empty()) {
+    marker_written_ = WriteFileSynced(options_.failure_marker,
+                                      failure_->message + "\n", false);
+  }
+}
+
+void AuditLog::WriterLoop() {
+  using Clock = std::chrono::steady_clock;
+  auto period = std::chrono::seconds(
+      std::max<std::int64_t>(1, options_.checkpoint_seconds));
+  auto next_tick = Clock::now() + period;
+  std::unique_lock<std::mutex> lock(mu_);
+  while (true) {
+    writer_cv_.wait_until(lock, next_tick,
+                          [&] { return stop_ || !queue_.empty(); });
+    if (queue_.empty()) {
+      if (stop_) break;
+      // Idle: checkpoint the events that arrived since the last one.
+      next_tick = Clock::now() + period;
+      if (failure_) continue;
+      lock.unlock();
+      std::vector<Pending*> none;
+      Status s = WriteBatch(none, false);
+      lock.lock();
+      if (!s) Fail(s.error());
+      continue;
+    }
+    std::vector<Pending*> batch;
+    while (!queue_.empty() && batch.size() < options_.max_batch) {
+      batch.push_back(queue_.front());
+      queue_.pop_front();
+    }
+    bool force_checkpoint = false;
+    std::vector<Pending*> records;
+    for (Pending* p : batch) {
+      if (p->body.empty()) {
+        force_checkpoint = true;
+      } else if (failure_ && !p->resume) {
+        p->error = MakeError("audit_unavailable", failure_->message);
+      } else {
+        records.push_back(p);
+      }
+    }
+    bool resuming = false;
+    for (Pending* p : records) resuming |= p->resume;
+    if (failure_ && !resuming) force_checkpoint = false;
+    lock.unlock();
+    Status s = records.empty() && !force_checkpoint
+                   ? Status()
+                   : WriteBatch(records, force_checkpoint);
+    lock.lock();
+    if (!s) {
+      Fail(s.error());
+      for (Pending* p : batch) {
+        if (!p->error) p->error = *failure_;
+      }
+    } else if (resuming) {
+      failure_.reset();
+      if (!options_.failure_marker.empty()) {
+        std::error_code ec;
+        std::filesystem::remove(options_.failure_marker, ec);
+      }
+      marker_written_ = false;
+    }
+    for (Pending* p : batch) p->done = true;
+    done_cv_.notify_all();
+  }
+}
+
+Status AuditLog::WriteBatch(std::vector<Pending*>& batch,
+                            bool force_checkpoint) {
+  store::SqliteDb& db = *db_;
+  if (Status s = db.Exec("BEGIN IMMEDIATE"); !s) return s.error();
+  auto rollback = [&](const Error& e) -> Status {
+    (void)db.Exec("ROLLBACK");
+    return e;
+  };
+  // The head as the database has it: another process may have appended.
+  std::uint64_t seq = 0;
+  std::string head(kHashSize, '\0');
+  {
+    auto last = db.Prepare(
+        "SELECT seq, hash FROM events ORDER BY seq DESC "
+        "LIMIT 1");
+    if (!last) return rollback(last.error());
+    auto row = last->Step();
+    if (!row) return rollback(row.error());
+    if (*row) {
+      seq = static_cast<std::uint64_t>(last->ColumnInt(0));
+      head = std::string(last->ColumnBlob(1));
+    }
+  }
+  if (!batch.empty()) {
+    auto insert = db.Prepare(
+        "INSERT INTO events (seq, time_ms, type, task_id, body, hash) "
+        "VALUES (?, ?, ?, ?, ?, ?)");
+    if (!insert) return rollback(insert.error());
+    for (Pending* p : batch) {
+      ++seq;
+      head = RecordHash(seq, head, p->body);
+      insert->Reset();
+      insert->Bind(1, static_cast<std::int64_t>(seq))
+          .Bind(2, p->time_ms)
+          .Bind(3, p->type)
+          .BindBlob(6, head)
+          .Bind(5, p->body);
+      if (p->task_id.empty()) {
+        insert->BindNull(4);
+      } else {
+        insert->Bind(4, p->task_id);
+      }
+      if (Status s = insert->Run(); !s) return rollback(s.error());
+      p->seq = seq;
+    }
+  }
+  // Checkpoint every N records, every T seconds, or when asked.
+  std::uint64_t cp_seq = 0;
+  std::int64_t cp_time = 0;
+  {
+    auto last = db.Prepare(
+        "SELECT seq, time_ms FROM checkpoints ORDER BY seq DESC LIMIT 1");
+    if (!last) return rollback(last.error());
+    auto row = last->Step();
+    if (!row) return rollback(row.error());
+    if (*row) {
+      cp_seq = static_cast<std::uint64_t>(last->ColumnInt(0));
+      cp_time = last->ColumnInt(1);
+    }
+  }
+  std::int64_t now = NowMs();
+  bool due = seq > cp_seq &&
+             (force_checkpoint || seq - cp_seq >= options_.checkpoint_every ||
+              now - cp_time >= options_.checkpoint_seconds * 1000);
+  std::string witness_line;
+  if (due) {
+    std::string signature =
+        keys_.checkpoint.Sign(CheckpointMessage(seq, head, now));
+    auto insert = db.Prepare(
+        "INSERT INTO checkpoints (seq, head, time_ms, key_id, signature) "
+        "VALUES (?, ?, ?, ?, ?)");
+    if (!insert) return rollback(insert.error());
+    insert->Bind(1, static_cast<std::int64_t>(seq))
+        .BindBlob(2, head)
+        .Bind(3, now)
+        .Bind(4, KeyId(public_key_))
+        .BindBlob(5, signature);
+    if (Status s = insert->Run(); !s) return rollback(s.error());
+    if (!options_.checkpoint_file.empty()) {
+      json::object line{{"seq", seq},
+                        {"head", HexEncode(head)},
+                        {"time_ms", now},
+                        {"key_id", KeyId(public_key_)},
+                        {"public_key", HexEncode(public_key_)},
+                        {"signature", HexEncode(signature)}};
+      witness_line = json::serialize(line) + "\n";
+    }
+  }
+  if (Status s = db.Exec("COMMIT"); !s) return rollback(s.error());
+  if (!witness_line.empty()) {
+    // The witness copy is a convenience for an external party; the
+    // checkpoint itself is already durable in the log.
+    (void)WriteFileSynced(options_.checkpoint_file, witness_line, true);
+  }
+  return {};
+}
+
+}  // namespace tether::audit

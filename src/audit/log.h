@@ -1,0 +1,134 @@
+// The durable, tamper-evident audit log.
+//
+// Append() returns only once the event is committed to SQLite (WAL,
+// synchronous=FULL), chained to its predecessor and, every N events or T
+// seconds, covered by a signed checkpoint. Concurrent appenders are batched
+// into one transaction by a single writer thread (group commit), so a commit
+// and its fsync are shared by everyone waiting.
+//
+// Failure is sticky: once a batch cannot be committed (disk full, I/O error,
+// locked beyond the busy timeout) every later Append fails with code
+// "audit_unavailable" — callers must deny what they were about to allow —
+// until Resume() (the `tether audit resume` command) succeeds. The failure is
+// also recorded in a marker file so it survives restarts.
+//
+// Several processes may append to the same database (the server and the CLI):
+// each batch reads the chain head inside its write transaction.
+#ifndef TETHER_AUDIT_LOG_H_
+#define TETHER_AUDIT_LOG_H_
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "audit/event.h"
+#include "audit/redactor.h"
+#include "core/crypto.h"
+#include "core/result.h"
+#include "store/sqlite.h"
+
+namespace tether::audit {
+
+struct AuditKeys {
+  Ed25519Key checkpoint;  // signs checkpoints
+  std::string hmac;       // 32 bytes: keyed hashes of sensitive identifiers
+};
+
+// Reads <keys_dir>/audit-checkpoint.pem and <keys_dir>/audit-hmac.key,
+// creating them (mode 0600) if absent. Distinct from the token signing key.
+Result<AuditKeys> LoadOrCreateAuditKeys(const std::string& keys_dir);
+
+struct AuditOptions {
+  std::string db_path;         // e.g. tether-data/audit.db
+  std::string failure_marker;  // e.g. tether-data/audit.failed; empty: none
+  store::SqliteOptions sqlite;
+  std::uint64_t checkpoint_every = 1000;  // events
+  std::int64_t checkpoint_seconds = 60;   // when events arrived since
+  std::size_t max_batch = 4096;
+  // Top-level fields stored as "hmac-sha256:<hex>" instead of plain text.
+  std::vector<std::string> hmac_fields;
+  // Each checkpoint is also appended here as a JSON line (for a witness).
+  std::string checkpoint_file;
+};
+
+// The audit database's schema, for the migration runner and readers.
+Status MigrateAuditSchema(store::SqliteDb& db);
+
+class AuditLog {
+ public:
+  // `redactor` may be null (no secrets, no patterns).
+  static Result<std::unique_ptr<AuditLog>> Open(
+      AuditOptions options, AuditKeys keys,
+      std::shared_ptr<const Redactor> redactor);
+  // Drains what is queued, then stops the writer.
+  ~AuditLog();
+  AuditLog(const AuditLog&) = delete;
+  AuditLog& operator=(const AuditLog&) = delete;
+
+  // Durably appends `event`; returns its sequence number. Thread-safe. Errors:
+  // "invalid_event" (unknown type), "audit_unavailable" (sticky failure).
+  Result<std::uint64_t> Append(Event event);
+
+  // Swaps in a new redactor (e.g. after a secret was registered).
+  void SetRedactor(std::shared_ptr<const Redactor> redactor);
+
+  // "hmac-sha256:<hex>" of `value` under the audit HMAC key: what a field in
+  // hmac_fields holds, so an operator can search for a known value.
+  std::string Hash(std::string_view value) const;
+
+  // The sticky failure, if any.
+  std::optional<Error> failure() const;
+
+  // Clears a sticky failure: writes an `audit.resume` event (with `reason`)
+  // as the proof that writing works again, then removes the marker.
+  Result<std::uint64_t> Resume(std::string_view reason);
+
+  // Writes a checkpoint now if events arrived since the last one.
+  Status Checkpoint();
+
+  const std::string& public_key() const { return public_key_; }
+
+ private:
+  struct Pending {
+    std::string type, task_id, body;
+    std::int64_t time_ms = 0;
+    bool resume = false;  // an audit.resume record, allowed while failed
+    std::uint64_t seq = 0;
+    bool done = false;
+    std::optional<Error> error;
+  };
+
+  AuditLog(AuditOptions options, AuditKeys keys);
+  Result<std::string> Prepare(Event& event) const;
+  Result<std::uint64_t> Submit(Pending& p);
+  void WriterLoop();
+  Status WriteBatch(std::vector<Pending*>& batch, bool force_checkpoint);
+  Status WriteCheckpoint(std::uint64_t seq, const std::string& head);
+  void Fail(const Error& e);
+
+  AuditOptions options_;
+  AuditKeys keys_;
+  std::string public_key_;
+  std::unique_ptr<store::SqliteDb> db_;  // the writer thread's connection
+
+  mutable std::mutex mu_;
+  std::condition_variable writer_cv_;
+  std::condition_variable done_cv_;
+  std::deque<Pending*> queue_;                // guarded by mu_
+  std::optional<Error> failure_;              // guarded by mu_
+  bool marker_written_ = false;               // guarded by mu_
+  bool stop_ = false;                         // guarded by mu_
+  bool checkpoint_requested_ = false;         // guarded by mu_
+  std::shared_ptr<const Redactor> redactor_;  // guarded by mu_
+  std::thread writer_;
+};
+
+}  // namespace tether::audit
+
+#endif  // TETHER_AUDIT_LOG_H_
