@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 
 #include "audit/chain.h"
 #include "core/canonical_json.h"
@@ -70,16 +71,19 @@ Status MigrateAuditSchema(store::SqliteDb& db) {
   return store::Migrate(db, kMigrations, "audit");
 }
 
-Result<AuditKeys> LoadOrCreateAuditKeys(const std::string& keys_dir) {
-  auto pem = LoadOrCreateKeyFile(keys_dir + "/audit-checkpoint.pem", [] {
-    return Ed25519Key::Generate()->PrivatePem();
-  });
+Result<AuditKeys> LoadOrCreateAuditKeys(const std::string& keys_dir,
+                                        bool create) {
+  auto load = [&](const std::string& path,
+                  const std::function<std::string()>& make) {
+    return create ? LoadOrCreateKeyFile(path, make) : ReadKeyFile(path);
+  };
+  auto pem = load(keys_dir + "/audit-checkpoint.pem",
+                  [] { return Ed25519Key::Generate()->PrivatePem(); });
   if (!pem) return pem.error();
   auto key = Ed25519Key::FromPrivatePem(*pem);
   if (!key) return key.error();
-  auto hmac_hex = LoadOrCreateKeyFile(keys_dir + "/audit-hmac.key", [] {
-    return HexEncode(RandomBytes(32)) + "\n";
-  });
+  auto hmac_hex = load(keys_dir + "/audit-hmac.key",
+                       [] { return HexEncode(RandomBytes(32)) + "\n"; });
   if (!hmac_hex) return hmac_hex.error();
   std::string hex = *hmac_hex;
   while (!hex.empty() && (hex.back() == '\n' || hex.back() == '\r')) {

@@ -41,8 +41,10 @@ struct AuditKeys {
 };
 
 // Reads <keys_dir>/audit-checkpoint.pem and <keys_dir>/audit-hmac.key,
-// creating them (mode 0600) if absent. Distinct from the token signing key.
-Result<AuditKeys> LoadOrCreateAuditKeys(const std::string& keys_dir);
+// creating them (mode 0600) if absent and `create` is set. Distinct from the
+// token signing key.
+Result<AuditKeys> LoadOrCreateAuditKeys(const std::string& keys_dir,
+                                        bool create = true);
 
 struct AuditOptions {
   std::string db_path;         // e.g. tether-data/audit.db

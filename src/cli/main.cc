@@ -4,6 +4,7 @@
 #include <exception>
 #include <functional>
 
+#include "cli/audit_command.h"
 #include "cli/policy_command.h"
 
 int main(int argc, char** argv) {
@@ -12,6 +13,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "tether 0.1.0");
   std::function<int()> run;
   tether::cli::AddPolicyCommands(app, run);
+  tether::cli::AddAuditCommands(app, run);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
