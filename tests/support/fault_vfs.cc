@@ -138,6 +138,13 @@ const sqlite3_io_methods kIoMethods = {
     FileControl,
     SectorSize,
     DeviceCharacteristics,
+    // No shared memory (version 1): WAL needs locking_mode=EXCLUSIVE.
+    nullptr,
+    nullptr,
+    nullptr,
+    nullptr,
+    nullptr,
+    nullptr,
 };
 
 int Open(sqlite3_vfs*, const char* name, sqlite3_file* f, int, int* out) {
