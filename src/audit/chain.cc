@@ -1,5 +1,8 @@
 #include "audit/chain.h"
 
+#include <algorithm>
+#include <cstring>
+
 namespace tether::audit {
 namespace {
 
@@ -15,16 +18,29 @@ constexpr std::string_view kCheckpointDomain{"tether.audit.checkpoint.v1\0",
 
 }  // namespace
 
-std::string RecordHash(std::uint64_t seq, std::string_view prev,
-                       std::string_view body) {
-  std::string header(kRecordDomain);
-  AppendU64(header, seq);
-  header.append(prev);
+void RecordHashTo(std::uint64_t seq, std::string_view prev,
+                  std::string_view body, unsigned char* out) {
+  unsigned char header[kRecordDomain.size() + 8 + kHashSize];
+  std::memcpy(header, kRecordDomain.data(), kRecordDomain.size());
+  for (int i = 0; i < 8; ++i) {
+    header[kRecordDomain.size() + i] =
+        static_cast<unsigned char>(seq >> (56 - 8 * i));
+  }
+  std::size_t n = std::min(prev.size(), kHashSize);
+  std::memcpy(header + kRecordDomain.size() + 8, prev.data(), n);
+  std::memset(header + kRecordDomain.size() + 8 + n, 0, kHashSize - n);
   thread_local Sha256Hasher hasher;
-  hasher.Update(header);
+  hasher.Update(header, sizeof header);
   hasher.Update(body);
   Sha256Digest d = hasher.Final();
-  return std::string(reinterpret_cast<const char*>(d.data()), d.size());
+  std::memcpy(out, d.data(), d.size());
+}
+
+std::string RecordHash(std::uint64_t seq, std::string_view prev,
+                       std::string_view body) {
+  std::string out(kHashSize, '\0');
+  RecordHashTo(seq, prev, body, reinterpret_cast<unsigned char*>(out.data()));
+  return out;
 }
 
 std::string CheckpointMessage(std::uint64_t seq, std::string_view head,

@@ -22,6 +22,9 @@ inline constexpr std::size_t kHashSize = 32;
 
 std::string RecordHash(std::uint64_t seq, std::string_view prev,
                        std::string_view body);
+// The same into `out` (kHashSize bytes), without allocating.
+void RecordHashTo(std::uint64_t seq, std::string_view prev,
+                  std::string_view body, unsigned char* out);
 
 std::string CheckpointMessage(std::uint64_t seq, std::string_view head,
                               std::int64_t time_ms);

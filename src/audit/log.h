@@ -17,6 +17,7 @@
 #ifndef TETHER_AUDIT_LOG_H_
 #define TETHER_AUDIT_LOG_H_
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -104,6 +105,7 @@ class AuditLog {
     std::uint64_t seq = 0;
     bool done = false;
     std::optional<Error> error;
+    std::condition_variable done_cv;  // the writer wakes exactly this appender
   };
 
   AuditLog(AuditOptions options, AuditKeys keys);
@@ -118,16 +120,21 @@ class AuditLog {
   AuditKeys keys_;
   std::string public_key_;
   std::unique_ptr<store::SqliteDb> db_;  // the writer thread's connection
+  // The writer's prepared statements (writer thread only).
+  store::Statement begin_, commit_, last_record_, insert_record_,
+      last_checkpoint_, insert_checkpoint_;
 
   mutable std::mutex mu_;
   std::condition_variable writer_cv_;
-  std::condition_variable done_cv_;
-  std::deque<Pending*> queue_;                // guarded by mu_
-  std::optional<Error> failure_;              // guarded by mu_
-  bool marker_written_ = false;               // guarded by mu_
-  bool stop_ = false;                         // guarded by mu_
-  bool checkpoint_requested_ = false;         // guarded by mu_
-  std::shared_ptr<const Redactor> redactor_;  // guarded by mu_
+  std::deque<Pending*> queue_;     // guarded by mu_
+  std::optional<Error> failure_;   // guarded by mu_
+  bool marker_written_ = false;    // guarded by mu_
+  bool stop_ = false;              // guarded by mu_
+  bool writer_waiting_ = false;    // guarded by mu_
+  std::size_t last_batch_ = 0;     // writer thread only
+  std::size_t gather_target_ = 0;  // guarded by mu_
+  // Read on every append without mu_.
+  std::atomic<std::shared_ptr<const Redactor>> redactor_;
   std::thread writer_;
 };
 

@@ -27,6 +27,9 @@ struct VerifyOptions {
   // any other key are reported as bad.
   std::vector<std::string> public_keys;
   std::vector<ExternalCheckpoint> external;
+  // Threads hashing disjoint ranges (each with its own read connection);
+  // 0: one per core. Databases in exclusive locking mode use one.
+  unsigned threads = 0;
 };
 
 struct VerifyReport {

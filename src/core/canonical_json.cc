@@ -8,14 +8,16 @@
 #include <vector>
 
 namespace tether {
-namespace {
-
 namespace json = boost::json;
 
-void AppendString(std::string& out, std::string_view s) {
+void AppendCanonicalString(std::string& out, std::string_view s) {
   out += '"';
-  for (char ch : s) {
-    unsigned char c = static_cast<unsigned char>(ch);
+  std::size_t run = 0;  // start of the current run of characters kept as is
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out.append(s.data() + run, i - run);
+    run = i + 1;
     switch (c) {
       case '"':
         out += "\\\"";
@@ -38,53 +40,45 @@ void AppendString(std::string& out, std::string_view s) {
       case '\t':
         out += "\\t";
         break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += ch;
-        }
+      default: {
+        char buf[8];
+        std::snprintf(buf, sizeof buf, "\\u%04x", c);
+        out += buf;
+      }
     }
   }
+  out.append(s.data() + run, s.size() - run);
   out += '"';
 }
 
-// Decodes UTF-8 (valid, as Boost.JSON guarantees) into UTF-16 code units.
-std::u16string Utf16(std::string_view s) {
-  std::u16string out;
-  for (std::size_t i = 0; i < s.size();) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    char32_t cp;
-    int len;
-    if (c < 0x80) {
-      cp = c;
-      len = 1;
-    } else if ((c & 0xE0) == 0xC0) {
-      cp = c & 0x1F;
-      len = 2;
-    } else if ((c & 0xF0) == 0xE0) {
-      cp = c & 0x0F;
-      len = 3;
-    } else {
-      cp = c & 0x07;
-      len = 4;
-    }
-    for (int k = 1; k < len && i + k < s.size(); ++k) {
-      cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
-    }
-    i += len;
-    if (cp >= 0x10000) {
-      cp -= 0x10000;
-      out += static_cast<char16_t>(0xD800 + (cp >> 10));
-      out += static_cast<char16_t>(0xDC00 + (cp & 0x3FF));
-    } else {
-      out += static_cast<char16_t>(cp);
-    }
-  }
-  return out;
+namespace {
+
+void AppendString(std::string& out, std::string_view s) {
+  AppendCanonicalString(out, s);
 }
+
+}  // namespace
+
+// UTF-8 byte order is code point order, and code point order is UTF-16 order
+// except between supplementary characters (lead bytes F0-F4, encoded with
+// surrogates D800-DBFF) and U+E000-U+FFFF (lead bytes EE-EF): there the two
+// orders disagree. The first differing byte of two valid UTF-8 strings sits
+// at a character boundary, so looking at it decides.
+bool Utf16Less(std::string_view a, std::string_view b) {
+  std::size_t n = std::min(a.size(), b.size());
+  for (std::size_t i = 0; i < n; ++i) {
+    auto x = static_cast<unsigned char>(a[i]);
+    auto y = static_cast<unsigned char>(b[i]);
+    if (x == y) continue;
+    bool x_high = x >= 0xEE && x <= 0xEF, y_high = y >= 0xEE && y <= 0xEF;
+    bool x_supp = x >= 0xF0, y_supp = y >= 0xF0;
+    if ((x_high && y_supp) || (x_supp && y_high)) return x_supp;
+    return x < y;
+  }
+  return a.size() < b.size();
+}
+
+namespace {
 
 // ECMAScript Number::toString for a finite double.
 void AppendDouble(std::string& out, double d) {
@@ -167,16 +161,15 @@ bool AppendCanonicalJson(std::string& out, const json::value& v) {
     }
     case json::kind::object: {
       const json::object& o = v.get_object();
-      std::vector<std::pair<std::u16string, const json::key_value_pair*>> keys;
+      std::vector<const json::key_value_pair*> keys;
       keys.reserve(o.size());
-      for (const json::key_value_pair& kv : o) {
-        keys.emplace_back(Utf16(kv.key()), &kv);
-      }
-      std::sort(keys.begin(), keys.end(),
-                [](const auto& a, const auto& b) { return a.first < b.first; });
+      for (const json::key_value_pair& kv : o) keys.push_back(&kv);
+      std::sort(keys.begin(), keys.end(), [](const auto* a, const auto* b) {
+        return Utf16Less(a->key(), b->key());
+      });
       out += '{';
       bool first = true;
-      for (const auto& [unused, kv] : keys) {
+      for (const json::key_value_pair* kv : keys) {
         if (!first) out += ',';
         first = false;
         AppendString(out, kv->key());

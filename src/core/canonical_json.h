@@ -18,6 +18,12 @@ namespace tether {
 
 Result<std::string> CanonicalJson(const boost::json::value& v);
 
+// Whether `a` sorts before `b` by UTF-16 code units (both valid UTF-8).
+bool Utf16Less(std::string_view a, std::string_view b);
+
+// Appends a JSON string literal with RFC 8785's escaping.
+void AppendCanonicalString(std::string& out, std::string_view s);
+
 // Appends the canonical form; returns false (leaving `out` partly written)
 // only for a non-finite number.
 bool AppendCanonicalJson(std::string& out, const boost::json::value& v);

@@ -40,7 +40,7 @@ Sha256Digest Sha256Hasher::Final() {
   unsigned int len = 0;
   auto* ctx = static_cast<EVP_MD_CTX*>(ctx_);
   EVP_DigestFinal_ex(ctx, out.data(), &len);
-  EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
+  EVP_DigestInit_ex2(ctx, nullptr, nullptr);
   return out;
 }
 

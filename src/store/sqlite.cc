@@ -131,7 +131,7 @@ Result<std::unique_ptr<SqliteDb>> SqliteDb::Open(const std::string& path,
     sqlite3_close_v2(raw);
     return e;
   }
-  std::unique_ptr<SqliteDb> db(new SqliteDb(raw, path));
+  std::unique_ptr<SqliteDb> db(new SqliteDb(raw, path, options));
   sqlite3_busy_timeout(raw, options.busy_timeout_ms);
   sqlite3_extended_result_codes(raw, 1);
   if (options.exclusive) {

@@ -55,6 +55,7 @@ class Statement {
   // Steps to completion (for statements without rows).
   [[nodiscard]] Status Run();
   void Reset();
+  bool valid() const { return stmt_ != nullptr; }
 
   std::int64_t ColumnInt(int index) const;
   // Views valid until the next Step/Reset.
@@ -83,11 +84,14 @@ class SqliteDb {
 
   sqlite3* handle() { return db_; }
   const std::string& path() const { return path_; }
+  const SqliteOptions& options() const { return options_; }
 
  private:
-  SqliteDb(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
+  SqliteDb(sqlite3* db, std::string path, SqliteOptions options)
+      : db_(db), path_(std::move(path)), options_(std::move(options)) {}
   sqlite3* db_;
   std::string path_;
+  SqliteOptions options_;
 };
 
 // A schema change; `version` counts up from 1 without gaps.
