@@ -321,7 +321,16 @@ void AuditLog::WriterLoop() {
                           [&] { return stop_ || !queue_.empty(); });
     writer_waiting_ = false;
     if (queue_.empty()) {
-      if (stop_) break;
+      if (stop_) {
+        // A clean shutdown leaves every record under a checkpoint.
+        if (!failure_) {
+          lock.unlock();
+          std::vector<Pending*> none;
+          (void)WriteBatch(none, true);
+          lock.lock();
+        }
+        break;
+      }
       // Idle: checkpoint the events that arrived since the last one.
       next_tick = Clock::now() + period;
       if (failure_) continue;

@@ -12,7 +12,9 @@
 #include <thread>
 
 #include "audit/log.h"
+#include "audit/setup.h"
 #include "audit/verify.h"
+#include "core/config.h"
 #include "core/crypto.h"
 #include "core/files.h"
 #include "core/json.h"
@@ -24,7 +26,24 @@ namespace {
 namespace json = boost::json;
 
 struct Paths {
-  std::string data_dir = "tether-data";
+  std::string config;    // --config
+  std::string data_dir;  // --data-dir, overrides the config's
+  // Resolves the data directory: --data-dir, else the config's, else the
+  // default. Exits through Fail() on a bad config.
+  bool Resolve() {
+    if (!config.empty()) {
+      auto c = LoadConfig(config);
+      if (!c) {
+        std::fprintf(stderr, "tether audit: %s\n", c.error().message.c_str());
+        return false;
+      }
+      loaded = std::move(*c);
+    }
+    if (!data_dir.empty()) loaded.data_dir = data_dir;
+    data_dir = loaded.data_dir;
+    return true;
+  }
+  Config loaded;
   std::string db() const { return data_dir + "/audit.db"; }
   std::string keys() const { return data_dir + "/keys"; }
   std::string marker() const { return data_dir + "/audit.failed"; }
@@ -306,9 +325,7 @@ int RunHash(const Paths& p, const std::string& value) {
 int RunResume(const Paths& p, const std::string& reason) {
   auto keys = audit::LoadOrCreateAuditKeys(p.keys(), false);
   if (!keys) return Fail(keys.error().message);
-  audit::AuditOptions opts;
-  opts.db_path = p.db();
-  opts.failure_marker = p.marker();
+  audit::AuditOptions opts = audit::MakeAuditOptions(p.loaded);
   auto log = audit::AuditLog::Open(opts, std::move(*keys), nullptr);
   if (!log) return Fail(log.error().message);
   auto failure = (*log)->failure();
@@ -334,8 +351,10 @@ void AddAuditCommands(CLI::App& app, std::function<int()>& run) {
       app.add_subcommand("audit", "verify, query and administer the audit log");
   audit->require_subcommand(1);
   auto paths = std::make_shared<Paths>();
+  audit->add_option("--config", paths->config, "tether.toml");
   audit->add_option("--data-dir", paths->data_dir,
-                    "tether's data directory (default: tether-data)");
+                    "tether's data directory (default: the config's, or "
+                    "tether-data)");
 
   auto v = std::make_shared<VerifyArgs>();
   CLI::App* verify = audit->add_subcommand(
@@ -347,15 +366,18 @@ void AddAuditCommands(CLI::App& app, std::function<int()>& run) {
   verify->add_option("--public-key", v->public_keys,
                      "trusted checkpoint key in hex (default: the data "
                      "directory's)");
-  verify->callback(
-      [&run, paths, v] { run = [paths, v] { return RunVerify(*paths, *v); }; });
+  verify->callback([&run, paths, v] {
+    run = [paths, v] { return paths->Resolve() ? RunVerify(*paths, *v) : 1; };
+  });
 
   auto value = std::make_shared<std::string>();
   CLI::App* hash = audit->add_subcommand(
       "hash", "print the keyed hash a hashed field stores for VALUE");
   hash->add_option("value", *value, "the value to hash")->required();
   hash->callback([&run, paths, value] {
-    run = [paths, value] { return RunHash(*paths, *value); };
+    run = [paths, value] {
+      return paths->Resolve() ? RunHash(*paths, *value) : 1;
+    };
   });
 
   auto reason = std::make_shared<std::string>();
@@ -364,7 +386,9 @@ void AddAuditCommands(CLI::App& app, std::function<int()>& run) {
   resume->add_option("--reason", *reason, "why it is safe to resume")
       ->required();
   resume->callback([&run, paths, reason] {
-    run = [paths, reason] { return RunResume(*paths, *reason); };
+    run = [paths, reason] {
+      return paths->Resolve() ? RunResume(*paths, *reason) : 1;
+    };
   });
 
   auto q = std::make_shared<QueryOptions>();
@@ -376,8 +400,9 @@ void AddAuditCommands(CLI::App& app, std::function<int()>& run) {
   query->add_option("--until", q->until, "same forms as --since");
   query->add_option("--limit", q->limit, "at most this many (default 1000)");
   query->add_flag("--json", q->json, "one json object per line");
-  query->callback(
-      [&run, paths, q] { run = [paths, q] { return RunQuery(*paths, *q); }; });
+  query->callback([&run, paths, q] {
+    run = [paths, q] { return paths->Resolve() ? RunQuery(*paths, *q) : 1; };
+  });
 
   auto follow = std::make_shared<bool>(false);
   auto lines = std::make_shared<std::int64_t>(20);
@@ -388,7 +413,8 @@ void AddAuditCommands(CLI::App& app, std::function<int()>& run) {
   tail->add_flag("--json", *tail_json, "one json object per line");
   tail->callback([&run, paths, follow, lines, tail_json] {
     run = [paths, follow, lines, tail_json] {
-      return RunTail(*paths, *follow, *lines, *tail_json);
+      return paths->Resolve() ? RunTail(*paths, *follow, *lines, *tail_json)
+                              : 1;
     };
   });
 }

@@ -1,0 +1,78 @@
+#include "core/config.h"
+
+#include <gtest/gtest.h>
+
+namespace tether {
+namespace {
+
+TEST(Config, DefaultsWithoutSections) {
+  auto c = ParseConfig("", "t.toml");
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->data_dir, "tether-data");
+  EXPECT_EQ(c->audit.checkpoint_every, 1000u);
+  EXPECT_TRUE(c->audit.default_redact_patterns);
+}
+
+TEST(Config, ReadsStoreAndAudit) {
+  auto c = ParseConfig(R"(
+[store]
+data_dir = "/var/lib/tether"
+
+[audit]
+checkpoint_every = 500
+checkpoint_seconds = 30
+hmac_fields = ["principal", "task_id"]
+redact_patterns = ["internal_[a-z0-9]{32}"]
+witness_file = "/var/lib/witness/checkpoints.jsonl"
+
+[[audit.sinks]]
+type = "file"
+path = "/var/log/tether/audit.jsonl"
+max_bytes = 1048576
+
+[[audit.sinks]]
+type = "webhook"
+name = "siem"
+url = "https://siem.example/ingest"
+headers = { Authorization = "Bearer x" }
+timeout_ms = 5000
+
+[server]
+listen = "127.0.0.1:8700"
+)",
+                       "t.toml");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->data_dir, "/var/lib/tether");
+  EXPECT_EQ(c->audit.checkpoint_every, 500u);
+  EXPECT_EQ(c->audit.hmac_fields.size(), 2u);
+  ASSERT_EQ(c->audit.sinks.size(), 2u);
+  EXPECT_EQ(c->audit.sinks[0].name, "file:/var/log/tether/audit.jsonl");
+  EXPECT_EQ(c->audit.sinks[0].max_bytes, 1048576u);
+  EXPECT_EQ(c->audit.sinks[1].headers.at("Authorization"), "Bearer x");
+}
+
+TEST(Config, ErrorsNameTheLineAndColumn) {
+  auto bad_key = ParseConfig("[audit]\ncheckpoint_evry = 5\n", "t.toml");
+  ASSERT_FALSE(bad_key.ok());
+  EXPECT_EQ(bad_key.error().code, "invalid_config");
+  EXPECT_EQ(bad_key.error().message.rfind("t.toml:2:", 0), 0u)
+      << bad_key.error().message;
+  EXPECT_NE(bad_key.error().message.find("checkpoint_evry"), std::string::npos);
+
+  auto bad_type = ParseConfig("[audit]\ncheckpoint_every = \"x\"\n", "t.toml");
+  ASSERT_FALSE(bad_type.ok());
+  EXPECT_EQ(bad_type.error().message.rfind("t.toml:2:", 0), 0u);
+
+  auto syntax = ParseConfig("[audit\n", "t.toml");
+  ASSERT_FALSE(syntax.ok());
+  EXPECT_EQ(syntax.error().message.rfind("t.toml:1:", 0), 0u);
+
+  EXPECT_FALSE(ParseConfig("[audit]\ncheckpoint_every = 0\n", "t").ok());
+  EXPECT_FALSE(ParseConfig("[[audit.sinks]]\ntype = \"ftp\"\n", "t").ok());
+  EXPECT_FALSE(ParseConfig("[[audit.sinks]]\ntype = \"file\"\n", "t").ok());
+  EXPECT_FALSE(ParseConfig("[nonsense]\n", "t").ok());
+  EXPECT_FALSE(ParseConfig("[audit]\ncheckpoint_every = -1\n", "t").ok());
+}
+
+}  // namespace
+}  // namespace tether
