@@ -170,7 +170,19 @@ void Exporter::Loop() {
       delivered = SaveCursor(batch.back().seq);
     }
     std::unique_lock<std::mutex> lock(mu_);
-    if (stop_) return;
+    if (delivered && !batch.empty()) {
+      delivered_ = batch.back().seq;
+      delivered_cv_.notify_all();
+    }
+    // Stopping: one last pass delivers what was committed meanwhile (no
+    // retries: what fails stays behind the cursor for the next start).
+    if (stop_) {
+      if (!delivered || batch.size() < options_.batch) {
+        if (final_pass_done_) return;
+        final_pass_done_ = true;
+      }
+      continue;
+    }
     if (!delivered) {
       ++failures_;
       last_error_ = delivered.error().message;
@@ -179,14 +191,9 @@ void Exporter::Loop() {
       continue;
     }
     backoff = options_.min_backoff;
-    if (!batch.empty()) {
-      delivered_ = batch.back().seq;
-      delivered_cv_.notify_all();
-      if (batch.size() == options_.batch) continue;  // more to read
-    }
+    if (batch.size() == options_.batch) continue;  // more to read
     cv_.wait_for(lock, options_.poll, [&] { return stop_ || notified_; });
     notified_ = false;
-    if (stop_) return;
   }
 }
 

@@ -69,6 +69,7 @@ class Exporter {
  public:
   static Result<std::unique_ptr<Exporter>> Start(ExporterOptions options,
                                                  std::unique_ptr<Sink> sink);
+  // Makes one last delivery attempt of what is committed, then stops.
   ~Exporter();
   Exporter(const Exporter&) = delete;
   Exporter& operator=(const Exporter&) = delete;
@@ -96,9 +97,10 @@ class Exporter {
   std::atomic<std::uint64_t> failures_{0};
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  bool stop_ = false;       // guarded by mu_
-  bool notified_ = false;   // guarded by mu_
-  std::string last_error_;  // guarded by mu_
+  bool stop_ = false;             // guarded by mu_
+  bool notified_ = false;         // guarded by mu_
+  bool final_pass_done_ = false;  // exporter thread only
+  std::string last_error_;        // guarded by mu_
   std::condition_variable delivered_cv_;
   std::thread thread_;
 };

@@ -25,6 +25,17 @@ Result<std::shared_ptr<const Redactor>> MakeRedactor(
 struct AuditSystem {
   std::unique_ptr<AuditLog> log;
   std::vector<std::unique_ptr<Exporter>> exporters;
+
+  AuditSystem() = default;
+  AuditSystem(AuditSystem&&) = default;
+  AuditSystem& operator=(AuditSystem&&) = default;
+  // The log first (its final checkpoint), then the exporters (their last
+  // delivery).
+  ~AuditSystem() {
+    log.reset();
+    for (auto& e : exporters) e->Notify();
+    exporters.clear();
+  }
 };
 
 // Opens the log (creating keys and the database at first use) and starts an

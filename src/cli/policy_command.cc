@@ -5,10 +5,13 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "audit/setup.h"
+#include "core/config.h"
 #include "core/files.h"
 #include "core/json.h"
 #include "policy/authorizer.h"
@@ -109,6 +112,9 @@ struct EvalOptions {
   std::string requests;
   bool cedar_semantics = false;
   std::string format = "json";
+  bool audit = false;    // record each decision in the audit log
+  std::string config;    // tether.toml (audit settings, data dir)
+  std::string data_dir;  // overrides the config's
 };
 
 int RunEval(const EvalOptions& opt) {
@@ -127,6 +133,25 @@ int RunEval(const EvalOptions& opt) {
   policy::AuthorizeOptions options;
   options.cedar_semantics = opt.cedar_semantics;
   bool text = opt.format == "text";
+  std::optional<audit::AuditSystem> audit_system;
+  if (opt.audit) {
+    Config config;
+    if (!opt.config.empty()) {
+      auto c = LoadConfig(opt.config);
+      if (!c) {
+        PrintError(c.error().message);
+        return 1;
+      }
+      config = std::move(*c);
+    }
+    if (!opt.data_dir.empty()) config.data_dir = opt.data_dir;
+    auto sys = audit::OpenAuditSystem(config);
+    if (!sys) {
+      PrintError("cannot open the audit log: " + sys.error().message);
+      return 1;
+    }
+    audit_system = std::move(*sys);
+  }
   int status = 0;
   std::size_t n = 0;
   auto decide = [&](const json::value& j, const std::string& where) {
@@ -144,6 +169,30 @@ int RunEval(const EvalOptions& opt) {
     }
     policy::Response r =
         policy::Authorize(*set, (*req)->request(), *entities, options);
+    if (audit_system) {
+      const policy::Request& rq = (*req)->request();
+      audit::Event e;
+      e.type = "authz.decision";
+      e.principal = policy::UidToString(*rq.principal);
+      e.action = policy::UidToString(*rq.action);
+      e.resource = policy::UidToString(*rq.resource);
+      if (rq.principal->type == "Task")
+        e.task_id = std::string(rq.principal->id);
+      e.decision = std::string(policy::DecisionName(r.decision));
+      for (const policy::Policy* p : r.determining) {
+        e.determining_policies.push_back(p->id);
+      }
+      e.reasons = policy::Reasons(r);
+      e.policy_set_sha256 = set->sha256();
+      e.detail["source"] = "tether policy eval";
+      if (auto seq = audit_system->log->Append(std::move(e)); !seq) {
+        // No durable record, no decision: fail closed.
+        PrintError(where + ": not recorded in the audit log (" +
+                   seq.error().message + "); stopping");
+        status = 1;
+        return;
+      }
+    }
     if (!text) {
       std::cout << json::serialize(policy::ResponseToJson(r)) << "\n";
       return;
@@ -397,6 +446,11 @@ void AddPolicyCommands(CLI::App& app, std::function<int()>& run) {
                "@approval is ignored");
   ev->add_option("--format", eval->format, "json (default) or text")
       ->check(CLI::IsMember({"json", "text"}));
+  ev->add_flag("--audit", eval->audit,
+               "record every decision in the audit log");
+  ev->add_option("--config", eval->config, "tether.toml (with --audit)");
+  ev->add_option("--data-dir", eval->data_dir,
+                 "data directory (with --audit; default tether-data)");
   ev->callback([&run, eval, one, many] {
     if (one->count() + many->count() != 1) {
       throw CLI::ValidationError("one of --request or --requests is required");

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <functional>
 
+#include "core/crypto.h"
 #include "core/text.h"
 
 namespace tether::policy {
@@ -490,6 +491,22 @@ Result<std::shared_ptr<const PolicySet>> PolicySet::Builder::Build() {
                          FormatDiagnostic(diagnostics_.front()));
   }
   std::shared_ptr<PolicySet> set(new PolicySet());
+  {
+    Sha256Hasher h;
+    auto put = [&](std::string_view part) {
+      std::uint64_t n = part.size();
+      unsigned char len[8];
+      for (int i = 0; i < 8; ++i)
+        len[i] = static_cast<unsigned char>(n >> (56 - 8 * i));
+      h.Update(len, sizeof len);
+      h.Update(part);
+    };
+    for (std::size_t i = 0; i < names_.size(); ++i) {
+      put(names_[i]);
+      put(texts_[i]);
+    }
+    set->sha256_ = HexEncode(h.Final());
+  }
   set->arena_ = std::move(arena_);
   set->sources_ = std::move(names_);
   set->policies_ = std::move(policies_);

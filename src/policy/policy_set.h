@@ -54,6 +54,11 @@ class PolicySet {
   // The policy with this id, or null.
   const Policy* Find(std::string_view id) const;
 
+  // Hex SHA-256 identifying the policy text this set was built from: over
+  // each source's name and bytes, length-prefixed, in load order. Every
+  // decision records it.
+  const std::string& sha256() const { return sha256_; }
+
   // Number of memo slots the shared subexpressions use (see Expr::memo).
   std::size_t memo_slots() const { return memo_slots_; }
 
@@ -128,6 +133,7 @@ class PolicySet {
   FlatMap<const void*, Bucket, PtrHash, PtrEq> by_resource_type_;
   Bucket unindexed_;
   std::size_t memo_slots_ = 0;
+  std::string sha256_;
 };
 
 struct BuildOptions {

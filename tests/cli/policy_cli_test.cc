@@ -186,6 +186,25 @@ TEST_F(CliTest, PolicyTestFailsOnAWrongExpectation) {
       << cov.output;
 }
 
+TEST_F(CliTest, EvalRecordsEveryDecisionInTheAuditLog) {
+  std::string data = (dir_ / "data").string();
+  Outcome r =
+      Tether("policy eval --policies " + Example("policies") + " --entities " +
+             Example("entities.json") + " --requests " +
+             Example("requests.jsonl") + " --audit --data-dir " + data);
+  ASSERT_EQ(r.status, 0) << r.output;
+  Outcome v = Tether("audit --data-dir " + data + " verify");
+  EXPECT_EQ(v.status, 0) << v.output;
+  EXPECT_NE(v.output.find("ok: 15 records"), std::string::npos) << v.output;
+  Outcome q = Tether("audit --data-dir " + data +
+                     " query --task t1 --type authz.decision --json");
+  EXPECT_NE(q.output.find("\"determining_policies\":[\"forbid-protected-"
+                          "branches\"]"),
+            std::string::npos)
+      << q.output;
+  EXPECT_NE(q.output.find("\"policy_set_sha256\":\""), std::string::npos);
+}
+
 TEST_F(CliTest, UsageErrors) {
   EXPECT_NE(Tether("").status, 0);
   EXPECT_NE(Tether("policy eval --policies x").status, 0);
