@@ -4,6 +4,7 @@
 #include <set>
 
 #include "core/files.h"
+#include "core/text.h"
 
 namespace tether {
 namespace {
@@ -113,9 +114,50 @@ Status ReadSink(const Reader& r, const toml::table& t, SinkConfig& s) {
   return {};
 }
 
+// TOML allows non-ASCII only inside strings and comments. toml++ 3.3 hits
+// undefined behaviour (an "unreachable" branch) when it meets some non-ASCII
+// characters elsewhere, so such input is rejected here first. Returns the
+// offending byte offset, or npos.
+std::size_t NonAsciiOutsideStrings(std::string_view t) {
+  std::size_t i = 0, n = t.size();
+  auto starts = [&](std::string_view s) { return t.substr(i, s.size()) == s; };
+  while (i < n) {
+    char c = t[i];
+    if (c == '#') {
+      while (i < n && t[i] != '\n') ++i;
+    } else if (starts("\"\"\"") || starts("'''")) {
+      std::string_view close = t.substr(i, 3);
+      i += 3;
+      while (i < n && !starts(close))
+        i += (close[0] == '"' && t[i] == '\\') ? 2 : 1;
+      i += 3;
+    } else if (c == '"' || c == '\'') {
+      ++i;
+      while (i < n && t[i] != c && t[i] != '\n') {
+        i += (c == '"' && t[i] == '\\') ? 2 : 1;
+      }
+      ++i;
+    } else if (static_cast<unsigned char>(c) >= 0x80) {
+      return i;
+    } else {
+      ++i;
+    }
+  }
+  return std::string_view::npos;
+}
+
 }  // namespace
 
 Result<Config> ParseConfig(std::string_view text, const std::string& name) {
+  if (std::size_t bad = NonAsciiOutsideStrings(text);
+      bad != std::string_view::npos) {
+    LineCol lc = ComputeLineCol(text, bad);
+    return MakeError("invalid_config",
+                     name + ":" + std::to_string(lc.line) + ":" +
+                         std::to_string(lc.column) +
+                         ": non-ASCII characters are allowed only in strings "
+                         "and comments");
+  }
   toml::table root;
   try {
     root = toml::parse(text, name);
