@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "audit/log.h"
+#include "core/crypto.h"
 
 namespace tether::audit {
 
@@ -136,8 +137,14 @@ void Exporter::Loop() {
     batch.clear();
     Status read;
     {
+      bool checkpoints =
+          options_.source == ExporterOptions::Source::kCheckpoints;
       auto stmt = db_->Prepare(
-          "SELECT seq, body FROM events WHERE seq > ? ORDER BY seq LIMIT ?");
+          checkpoints
+              ? "SELECT seq, head, time_ms, key_id, signature FROM checkpoints "
+                "WHERE seq > ? ORDER BY seq LIMIT ?"
+              : "SELECT seq, body FROM events WHERE seq > ? ORDER BY seq "
+                "LIMIT ?");
       if (stmt) {
         stmt->Bind(1, static_cast<std::int64_t>(delivered_.load()));
         stmt->Bind(2, static_cast<std::int64_t>(options_.batch));
@@ -150,6 +157,20 @@ void Exporter::Loop() {
           if (!*row) break;
           ExportRecord r;
           r.seq = static_cast<std::uint64_t>(stmt->ColumnInt(0));
+          if (checkpoints) {
+            r.json = "{\"seq\":" + std::to_string(r.seq) + ",\"head\":\"" +
+                     HexEncode(stmt->ColumnBlob(1)) +
+                     "\",\"time_ms\":" + std::to_string(stmt->ColumnInt(2)) +
+                     ",\"key_id\":\"" + std::string(stmt->ColumnText(3)) +
+                     "\",";
+            if (!options_.public_key_hex.empty()) {
+              r.json += "\"public_key\":\"" + options_.public_key_hex + "\",";
+            }
+            r.json +=
+                "\"signature\":\"" + HexEncode(stmt->ColumnBlob(4)) + "\"}";
+            batch.push_back(std::move(r));
+            continue;
+          }
           std::string_view body = stmt->ColumnText(1);
           r.json = "{\"seq\":" + std::to_string(r.seq);
           if (body.size() > 2) {

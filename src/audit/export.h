@@ -59,6 +59,10 @@ class FileSink : public Sink {
 struct ExporterOptions {
   std::string db_path;
   store::SqliteOptions sqlite;
+  // What to export: the records, or the signed checkpoints (for a witness:
+  // {"seq", "head", "time_ms", "key_id", "public_key", "signature"}, hex).
+  enum class Source { kEvents, kCheckpoints } source = Source::kEvents;
+  std::string public_key_hex;  // included in exported checkpoints
   std::size_t batch = 500;
   std::chrono::milliseconds poll{200};
   std::chrono::milliseconds min_backoff{200};

@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "audit/webhook_sink.h"
+#include "core/crypto.h"
 
 namespace tether::audit {
 
@@ -67,6 +68,10 @@ Result<AuditSystem> OpenAuditSystem(const Config& config,
     }
     ExporterOptions eo;
     eo.db_path = AuditDbPath(config);
+    if (s.records == "checkpoints") {
+      eo.source = ExporterOptions::Source::kCheckpoints;
+      eo.public_key_hex = HexEncode(system.log->public_key());
+    }
     auto exporter = Exporter::Start(eo, std::move(sink));
     if (!exporter) return exporter.error();
     system.exporters.push_back(std::move(*exporter));

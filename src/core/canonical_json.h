@@ -5,7 +5,8 @@
 // minimal escapes, no insignificant whitespace. Numbers: integers are
 // written exactly (tether's data is integral; JCS would round integers beyond
 // 2^53 through a double), other numbers in ECMAScript's shortest form;
-// NaN and infinities are errors.
+// NaN and infinities are errors. (Doubles come from Boost.JSON 1.81, whose
+// reader may be one ulp off, so they are canonical only for the value read.)
 #ifndef TETHER_CORE_CANONICAL_JSON_H_
 #define TETHER_CORE_CANONICAL_JSON_H_
 

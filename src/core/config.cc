@@ -111,37 +111,20 @@ Status ReadSink(const Reader& r, const toml::table& t, SinkConfig& s) {
     return r.At(t, "sink `type` must be \"file\" or \"webhook\"");
   }
   if (s.max_files < 1) return r.At(t, "sink max_files must be at least 1");
+  if (s.records != "events" && s.records != "checkpoints") {
+    return r.At(t, "sink `records` must be \"events\" or \"checkpoints\"");
+  }
+  if (s.records == "checkpoints") s.name += "#checkpoints";
   return {};
 }
 
-// TOML allows non-ASCII only inside strings and comments. toml++ 3.3 hits
-// undefined behaviour (an "unreachable" branch) when it meets some non-ASCII
-// characters elsewhere, so such input is rejected here first. Returns the
-// offending byte offset, or npos.
-std::size_t NonAsciiOutsideStrings(std::string_view t) {
-  std::size_t i = 0, n = t.size();
-  auto starts = [&](std::string_view s) { return t.substr(i, s.size()) == s; };
-  while (i < n) {
-    char c = t[i];
-    if (c == '#') {
-      while (i < n && t[i] != '\n') ++i;
-    } else if (starts("\"\"\"") || starts("'''")) {
-      std::string_view close = t.substr(i, 3);
-      i += 3;
-      while (i < n && !starts(close))
-        i += (close[0] == '"' && t[i] == '\\') ? 2 : 1;
-      i += 3;
-    } else if (c == '"' || c == '\'') {
-      ++i;
-      while (i < n && t[i] != c && t[i] != '\n') {
-        i += (c == '"' && t[i] == '\\') ? 2 : 1;
-      }
-      ++i;
-    } else if (static_cast<unsigned char>(c) >= 0x80) {
-      return i;
-    } else {
-      ++i;
-    }
+// tether.toml must be ASCII (non-ASCII text in strings is written as
+// \uXXXX escapes). toml++ 3.3 reaches an "unreachable" branch, undefined
+// behaviour, on some non-ASCII characters in malformed input; ASCII input
+// never gets there. Returns the offset of the first non-ASCII byte, or npos.
+std::size_t FirstNonAscii(std::string_view t) {
+  for (std::size_t i = 0; i < t.size(); ++i) {
+    if (static_cast<unsigned char>(t[i]) >= 0x80) return i;
   }
   return std::string_view::npos;
 }
@@ -149,14 +132,13 @@ std::size_t NonAsciiOutsideStrings(std::string_view t) {
 }  // namespace
 
 Result<Config> ParseConfig(std::string_view text, const std::string& name) {
-  if (std::size_t bad = NonAsciiOutsideStrings(text);
-      bad != std::string_view::npos) {
+  if (std::size_t bad = FirstNonAscii(text); bad != std::string_view::npos) {
     LineCol lc = ComputeLineCol(text, bad);
     return MakeError("invalid_config",
                      name + ":" + std::to_string(lc.line) + ":" +
                          std::to_string(lc.column) +
-                         ": non-ASCII characters are allowed only in strings "
-                         "and comments");
+                         ": the configuration must be ASCII; write other "
+                         "characters in strings as \\uXXXX escapes");
   }
   toml::table root;
   try {

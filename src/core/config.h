@@ -17,6 +17,7 @@ namespace tether {
 struct SinkConfig {
   std::string type;  // "file" | "webhook"
   std::string name;
+  std::string records = "events";  // "events" | "checkpoints" (a witness)
   // file
   std::string path;
   std::uint64_t max_bytes = 100 * 1024 * 1024;

@@ -7,7 +7,10 @@
 #include <set>
 #include <sstream>
 
+#include "audit/verify.h"
 #include "audit/webhook_sink.h"
+#include "core/crypto.h"
+#include "core/files.h"
 #include "core/json.h"
 #include "tests/support/http_test_server.h"
 #include "tests/unit/audit/audit_test_util.h"
@@ -124,6 +127,39 @@ TEST_F(ExportTest, AnUnreachableWebhookOnlyDelaysItself) {
     ASSERT_TRUE(log->Append(Decision("t", "allow")).ok());
   EXPECT_FALSE((*exporter)->WaitDelivered(1, std::chrono::milliseconds(300)));
   EXPECT_GE((*exporter)->failures(), 1u);
+}
+
+TEST_F(ExportTest, CheckpointsGoToAWitness) {
+  options_.checkpoint_every = 10;
+  std::string path = (dir_ / "witness.jsonl").string();
+  {
+    auto log = OpenLog();
+    for (int i = 0; i < 35; ++i) {
+      ASSERT_TRUE(log->Append(Decision("t", "allow")).ok());
+    }
+  }  // closing writes a final checkpoint at 35
+  ExporterOptions o = Options();
+  o.source = ExporterOptions::Source::kCheckpoints;
+  o.public_key_hex = HexEncode(keys_->checkpoint.PublicKey());
+  auto exporter = Exporter::Start(
+      o, std::make_unique<FileSink>("witness", path, 1 << 20, 1));
+  ASSERT_TRUE((*exporter)->WaitDelivered(35, std::chrono::seconds(10)));
+  auto cps = ParseCheckpointFile(*ReadFile(path));
+  ASSERT_TRUE(cps.ok()) << cps.error().message;
+  ASSERT_GE(cps->size(), 4u);
+  EXPECT_EQ(cps->back().seq, 35u);
+  // A witness's copy proves what the log must contain.
+  auto db = std::move(*store::SqliteDb::Open(options_.db_path, {}));
+  ASSERT_TRUE(db->Exec("DELETE FROM events WHERE seq > 30; "
+                       "DELETE FROM checkpoints WHERE seq > 30")
+                  .ok());
+  VerifyOptions vo;
+  vo.public_keys = {keys_->checkpoint.PublicKey()};
+  vo.external = *cps;
+  auto report = Verify(*db, vo);
+  ASSERT_TRUE(report.ok());
+  EXPECT_FALSE(report->ok);
+  EXPECT_EQ(report->first_bad_seq, 31u);
 }
 
 TEST(Webhook, RejectsBadUrls) {

@@ -72,9 +72,11 @@ TEST(Config, ErrorsNameTheLineAndColumn) {
   EXPECT_FALSE(ParseConfig("[[audit.sinks]]\ntype = \"file\"\n", "t").ok());
   EXPECT_FALSE(ParseConfig("[nonsense]\n", "t").ok());
   EXPECT_FALSE(ParseConfig("[audit]\ncheckpoint_every = -1\n", "t").ok());
-  // Non-ASCII is fine in strings and comments, an error elsewhere.
-  EXPECT_TRUE(
-      ParseConfig("# café\n[store]\ndata_dir = \"/srv/café\"\n", "t").ok());
+  // The file is ASCII; other characters are written as escapes.
+  auto escaped = ParseConfig("[store]\ndata_dir = \"/srv/caf\\u00e9\"\n", "t");
+  ASSERT_TRUE(escaped.ok()) << escaped.error().message;
+  EXPECT_EQ(escaped->data_dir, "/srv/café");
+  EXPECT_FALSE(ParseConfig("# café\n", "t").ok());
   auto stray = ParseConfig("[store]\ndata_dir = \"x\" \xef\xac\xb3\n", "t");
   ASSERT_FALSE(stray.ok());
   EXPECT_EQ(stray.error().message.rfind("t:2:16:", 0), 0u)
