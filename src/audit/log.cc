@@ -127,17 +127,24 @@ Result<std::unique_ptr<AuditLog>> AuditLog::Open(
     log->failure_ = MakeError("audit_unavailable", why);
     log->marker_written_ = true;
   }
-  log->writer_ = std::thread([l = log.get()] { l->WriterLoop(); });
+  log->timer_ = std::thread([l = log.get()] { l->TimerLoop(); });
   return log;
 }
 
 AuditLog::~AuditLog() {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    stop_ = true;
+    stop_timer_ = true;
   }
-  writer_cv_.notify_one();
-  if (writer_.joinable()) writer_.join();
+  timer_cv_.notify_one();
+  if (timer_.joinable()) timer_.join();
+  // A clean shutdown leaves every record under a checkpoint. Appenders still
+  // running when the log is destroyed are a caller error.
+  (void)Checkpoint();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    closed_ = true;
+  }
   // Statements before the connection.
   begin_ = {};
   commit_ = {};
@@ -287,15 +294,60 @@ Result<std::uint64_t> AuditLog::Submit(Pending& p) {
                            "); fix the cause, then run `tether audit resume`");
     }
   }
-  if (stop_) return MakeError("audit_unavailable", "the audit log is closed");
+  if (closed_) return MakeError("audit_unavailable", "the audit log is closed");
+  // Group commit, as LevelDB does it: the appender at the front of the queue
+  // writes everything queued in one transaction while the others wait; when
+  // it is done, the next in line leads. Records that queue up during a
+  // commit share the next one.
   queue_.push_back(&p);
-  // The writer drains the whole queue after each commit; wake it only when
-  // it sleeps (idle, or gathering a batch).
-  if (writer_waiting_ &&
-      (gather_target_ == 0 || queue_.size() >= gather_target_)) {
-    writer_cv_.notify_one();
+  p.done_cv.wait(lock, [&] { return p.done || queue_.front() == &p; });
+  if (p.done) {
+    if (p.error) return *p.error;
+    return p.seq;
   }
-  p.done_cv.wait(lock, [&] { return p.done; });
+  std::vector<Pending*> batch;
+  for (Pending* q : queue_) {
+    if (batch.size() >= options_.max_batch) break;
+    batch.push_back(q);
+  }
+  bool force_checkpoint = false;
+  std::vector<Pending*> records;
+  for (Pending* q : batch) {
+    if (q->body.empty()) {
+      force_checkpoint = true;
+    } else if (failure_ && !q->resume) {
+      q->error = MakeError("audit_unavailable", failure_->message);
+    } else {
+      records.push_back(q);
+    }
+  }
+  bool resuming = false;
+  for (Pending* q : records) resuming |= q->resume;
+  if (failure_ && !resuming) force_checkpoint = false;
+  lock.unlock();
+  Status s = records.empty() && !force_checkpoint
+                 ? Status()
+                 : WriteBatch(records, force_checkpoint);
+  lock.lock();
+  if (!s) {
+    Fail(s.error());
+    for (Pending* q : batch) {
+      if (!q->error) q->error = *failure_;
+    }
+  } else if (resuming) {
+    failure_.reset();
+    if (!options_.failure_marker.empty()) {
+      std::error_code ec;
+      std::filesystem::remove(options_.failure_marker, ec);
+    }
+    marker_written_ = false;
+  }
+  for (std::size_t i = 0; i < batch.size(); ++i) queue_.pop_front();
+  for (Pending* q : batch) {
+    q->done = true;
+    if (q != &p) q->done_cv.notify_one();
+  }
+  if (!queue_.empty()) queue_.front()->done_cv.notify_one();
   if (p.error) return *p.error;
   return p.seq;
 }
@@ -309,92 +361,17 @@ void AuditLog::Fail(const Error& e) {
   }
 }
 
-void AuditLog::WriterLoop() {
-  using Clock = std::chrono::steady_clock;
+void AuditLog::TimerLoop() {
+  // Every T seconds, a checkpoint of what arrived since the last one.
   auto period = std::chrono::seconds(
       std::max<std::int64_t>(1, options_.checkpoint_seconds));
-  auto next_tick = Clock::now() + period;
   std::unique_lock<std::mutex> lock(mu_);
-  while (true) {
-    writer_waiting_ = true;
-    writer_cv_.wait_until(lock, next_tick,
-                          [&] { return stop_ || !queue_.empty(); });
-    writer_waiting_ = false;
-    if (queue_.empty()) {
-      if (stop_) {
-        // A clean shutdown leaves every record under a checkpoint.
-        if (!failure_) {
-          lock.unlock();
-          std::vector<Pending*> none;
-          (void)WriteBatch(none, true);
-          lock.lock();
-        }
-        break;
-      }
-      // Idle: checkpoint the events that arrived since the last one.
-      next_tick = Clock::now() + period;
-      if (failure_) continue;
-      lock.unlock();
-      std::vector<Pending*> none;
-      Status s = WriteBatch(none, false);
-      lock.lock();
-      if (!s) Fail(s.error());
-      continue;
-    }
-    // Group commit: under concurrency, give the appenders the last commit
-    // just released a moment to queue again, so one commit (and its fsync)
-    // serves them all. Idle or single appenders are not delayed.
-    if (last_batch_ > 1 && queue_.size() < last_batch_ && !stop_) {
-      writer_waiting_ = true;
-      gather_target_ = last_batch_;
-      writer_cv_.wait_for(lock, std::chrono::microseconds(300), [&] {
-        return stop_ || queue_.size() >= gather_target_;
-      });
-      writer_waiting_ = false;
-      gather_target_ = 0;
-    }
-    std::vector<Pending*> batch;
-    while (!queue_.empty() && batch.size() < options_.max_batch) {
-      batch.push_back(queue_.front());
-      queue_.pop_front();
-    }
-    bool force_checkpoint = false;
-    std::vector<Pending*> records;
-    for (Pending* p : batch) {
-      if (p->body.empty()) {
-        force_checkpoint = true;
-      } else if (failure_ && !p->resume) {
-        p->error = MakeError("audit_unavailable", failure_->message);
-      } else {
-        records.push_back(p);
-      }
-    }
-    bool resuming = false;
-    for (Pending* p : records) resuming |= p->resume;
-    if (failure_ && !resuming) force_checkpoint = false;
+  while (!stop_timer_) {
+    timer_cv_.wait_for(lock, period, [&] { return stop_timer_; });
+    if (stop_timer_) break;
     lock.unlock();
-    Status s = records.empty() && !force_checkpoint
-                   ? Status()
-                   : WriteBatch(records, force_checkpoint);
+    (void)Checkpoint();  // a failure is already sticky and reported
     lock.lock();
-    if (!s) {
-      Fail(s.error());
-      for (Pending* p : batch) {
-        if (!p->error) p->error = *failure_;
-      }
-    } else if (resuming) {
-      failure_.reset();
-      if (!options_.failure_marker.empty()) {
-        std::error_code ec;
-        std::filesystem::remove(options_.failure_marker, ec);
-      }
-      marker_written_ = false;
-    }
-    last_batch_ = records.size();
-    for (Pending* p : batch) {
-      p->done = true;
-      p->done_cv.notify_one();
-    }
   }
 }
 

@@ -3,8 +3,9 @@
 // Append() returns only once the event is committed to SQLite (WAL,
 // synchronous=FULL), chained to its predecessor and, every N events or T
 // seconds, covered by a signed checkpoint. Concurrent appenders are batched
-// into one transaction by a single writer thread (group commit), so a commit
-// and its fsync are shared by everyone waiting.
+// into one transaction (group commit: the appender at the head of the queue
+// writes for everyone queued behind it), so a commit and its fsync are
+// shared by everyone waiting.
 //
 // Failure is sticky: once a batch cannot be committed (disk full, I/O error,
 // locked beyond the busy timeout) every later Append fails with code
@@ -69,7 +70,7 @@ class AuditLog {
   static Result<std::unique_ptr<AuditLog>> Open(
       AuditOptions options, AuditKeys keys,
       std::shared_ptr<const Redactor> redactor);
-  // Drains what is queued, then stops the writer.
+  // Writes a final checkpoint. No Append may be running or start.
   ~AuditLog();
   AuditLog(const AuditLog&) = delete;
   AuditLog& operator=(const AuditLog&) = delete;
@@ -105,13 +106,13 @@ class AuditLog {
     std::uint64_t seq = 0;
     bool done = false;
     std::optional<Error> error;
-    std::condition_variable done_cv;  // the writer wakes exactly this appender
+    std::condition_variable done_cv;  // wakes exactly this appender
   };
 
   AuditLog(AuditOptions options, AuditKeys keys);
   Result<std::string> Prepare(Event& event) const;
   Result<std::uint64_t> Submit(Pending& p);
-  void WriterLoop();
+  void TimerLoop();
   Status WriteBatch(std::vector<Pending*>& batch, bool force_checkpoint);
   Status WriteCheckpoint(std::uint64_t seq, const std::string& head);
   void Fail(const Error& e);
@@ -119,23 +120,22 @@ class AuditLog {
   AuditOptions options_;
   AuditKeys keys_;
   std::string public_key_;
-  std::unique_ptr<store::SqliteDb> db_;  // the writer thread's connection
-  // The writer's prepared statements (writer thread only).
+  // The connection and its prepared statements, used by one leader at a
+  // time (see Submit).
+  std::unique_ptr<store::SqliteDb> db_;
   store::Statement begin_, commit_, last_record_, insert_record_,
       last_checkpoint_, insert_checkpoint_;
 
   mutable std::mutex mu_;
-  std::condition_variable writer_cv_;
-  std::deque<Pending*> queue_;     // guarded by mu_
-  std::optional<Error> failure_;   // guarded by mu_
-  bool marker_written_ = false;    // guarded by mu_
-  bool stop_ = false;              // guarded by mu_
-  bool writer_waiting_ = false;    // guarded by mu_
-  std::size_t last_batch_ = 0;     // writer thread only
-  std::size_t gather_target_ = 0;  // guarded by mu_
+  std::condition_variable timer_cv_;
+  std::deque<Pending*> queue_;    // guarded by mu_
+  std::optional<Error> failure_;  // guarded by mu_
+  bool marker_written_ = false;   // guarded by mu_
+  bool stop_timer_ = false;       // guarded by mu_
+  bool closed_ = false;           // guarded by mu_
   // Read on every append without mu_.
   std::atomic<std::shared_ptr<const Redactor>> redactor_;
-  std::thread writer_;
+  std::thread timer_;  // time-based checkpoints
 };
 
 }  // namespace tether::audit
