@@ -42,6 +42,16 @@ Round RunAndKill(const std::string& dir, int ms) {
   close(fds[1]);
   Round round;
   std::string buffer;
+  // Counts the complete lines in `buffer` (each an acknowledged number).
+  auto consume = [&] {
+    std::size_t nl;
+    while ((nl = buffer.find('\n')) != std::string::npos) {
+      std::uint64_t seq = std::stoull(buffer.substr(0, nl));
+      round.max_acked = std::max(round.max_acked, seq);
+      ++round.acked;
+      buffer.erase(0, nl + 1);
+    }
+  };
   auto deadline =
       std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
   while (true) {
@@ -55,13 +65,7 @@ Round RunAndKill(const std::string& dir, int ms) {
     ssize_t n = read(fds[0], chunk, sizeof chunk);
     if (n <= 0) break;
     buffer.append(chunk, static_cast<std::size_t>(n));
-    std::size_t nl;
-    while ((nl = buffer.find('\n')) != std::string::npos) {
-      std::uint64_t seq = std::stoull(buffer.substr(0, nl));
-      round.max_acked = std::max(round.max_acked, seq);
-      ++round.acked;
-      buffer.erase(0, nl + 1);
-    }
+    consume();
   }
   kill(pid, SIGKILL);
   // Lines written before the kill are acknowledged too: drain them.
@@ -71,13 +75,7 @@ Round RunAndKill(const std::string& dir, int ms) {
     if (n <= 0) break;
     buffer.append(chunk, static_cast<std::size_t>(n));
   }
-  std::size_t nl;
-  while ((nl = buffer.find('\n')) != std::string::npos) {
-    std::uint64_t seq = std::stoull(buffer.substr(0, nl));
-    round.max_acked = std::max(round.max_acked, seq);
-    ++round.acked;
-    buffer.erase(0, nl + 1);
-  }
+  consume();
   close(fds[0]);
   int status = 0;
   waitpid(pid, &status, 0);

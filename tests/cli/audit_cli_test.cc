@@ -11,28 +11,14 @@
 #include <string>
 
 #include "store/sqlite.h"
+#include "tests/support/run_command.h"
 
 namespace tether {
 namespace {
 
-struct Outcome {
-  int status = -1;
-  std::string output;
-};
+using Outcome = testing::CommandResult;
 
-Outcome Shell(const std::string& cmd) {
-  Outcome r;
-  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-  if (!p) return r;
-  std::array<char, 4096> buf;
-  std::size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) {
-    r.output.append(buf.data(), n);
-  }
-  int st = pclose(p);
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
-}
+Outcome Shell(const std::string& cmd) { return testing::RunCommand(cmd); }
 
 class AuditCliTest : public ::testing::Test {
  protected:

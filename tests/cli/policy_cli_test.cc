@@ -10,27 +10,15 @@
 #include <string>
 
 #include "core/json.h"
+#include "tests/support/run_command.h"
 
 namespace tether {
 namespace {
 
-struct Outcome {
-  int status = -1;
-  std::string output;  // stdout and stderr, interleaved
-};
+using Outcome = testing::CommandResult;
 
 Outcome Tether(const std::string& args) {
-  std::string cmd = std::string(TETHER_BIN) + " " + args + " 2>&1";
-  Outcome r;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return r;
-  std::array<char, 4096> buf;
-  std::size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0)
-    r.output.append(buf.data(), n);
-  int st = pclose(p);
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
+  return testing::RunCommand(std::string(TETHER_BIN) + " " + args);
 }
 
 class CliTest : public ::testing::Test {
