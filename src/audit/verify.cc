@@ -284,20 +284,39 @@ Result<std::vector<ExternalCheckpoint>> ParseCheckpointFile(
     const auto* head = o.if_contains("head");
     const auto* time = o.if_contains("time_ms");
     const auto* sig = o.if_contains("signature");
-    if (!seq || !seq->is_number() || !head || !head->is_string() || !time ||
-        !time->is_number() || !sig || !sig->is_string()) {
+    // Integers only, read without exceptions: a file from elsewhere may
+    // hold anything.
+    auto integer = [](const boost::json::value* v, std::int64_t* out) {
+      if (!v) return false;
+      if (v->is_int64()) {
+        *out = v->get_int64();
+        return true;
+      }
+      if (v->is_uint64() &&
+          v->get_uint64() <= static_cast<std::uint64_t>(INT64_MAX)) {
+        *out = static_cast<std::int64_t>(v->get_uint64());
+        return true;
+      }
+      return false;
+    };
+    std::int64_t seq_v = 0, time_v = 0;
+    if (!integer(seq, &seq_v) || seq_v < 1 || !head || !head->is_string() ||
+        !integer(time, &time_v) || !sig || !sig->is_string()) {
       return MakeError("invalid_checkpoint",
-                       where + ": needs seq, head, time_ms and signature");
+                       where +
+                           ": needs integer seq and time_ms, and hex head "
+                           "and signature");
     }
     auto h = HexDecode(head->get_string());
     auto s = HexDecode(sig->get_string());
-    if (!h || !s) {
-      return MakeError("invalid_checkpoint", where + ": bad hex");
+    if (!h || !s || h->size() != kHashSize || s->size() != 64) {
+      return MakeError("invalid_checkpoint",
+                       where + ": head must be 32 and signature 64 bytes, hex");
     }
     ExternalCheckpoint c;
-    c.seq = seq->to_number<std::uint64_t>();
+    c.seq = static_cast<std::uint64_t>(seq_v);
     c.head = std::move(*h);
-    c.time_ms = time->to_number<std::int64_t>();
+    c.time_ms = time_v;
     c.signature = std::move(*s);
     out.push_back(std::move(c));
   }
