@@ -10,9 +10,8 @@ namespace tether {
 namespace {
 
 // Sections that later parts of tether read; accepted here, not validated.
-const std::set<std::string> kOtherSections = {
-    "server",  "keys",      "identity", "resources", "actions",
-    "tickets", "approvals", "proxy",    "secrets",   "run"};
+const std::set<std::string> kOtherSections = {"approvals", "proxy", "secrets",
+                                               "run"};
 
 class Reader {
  public:
@@ -57,6 +56,16 @@ class Reader {
       std::int64_t v = node->as_integer()->get();
       if (v < 0) return At(*node, where + "." + key + " must not be negative");
       out = static_cast<T>(v);
+    } else if constexpr (std::is_same_v<T,
+                                        std::map<std::string, std::string>>) {
+      const toml::table* t = node->as_table();
+      if (!t) return At(*node, where + "." + key + " must be a table of strings");
+      out.clear();
+      for (const auto& [k, v] : *t) {
+        if (!v.is_string())
+          return At(v, where + "." + key + " must be a table of strings");
+        out[std::string(k.str())] = v.as_string()->get();
+      }
     } else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
       const toml::array* arr = node->as_array();
       if (!arr)
@@ -77,14 +86,16 @@ class Reader {
 
 Status ReadSink(const Reader& r, const toml::table& t, SinkConfig& s) {
   if (Status st = r.OnlyKeys(t,
-                             {"type", "name", "path", "max_bytes", "max_files",
-                              "url", "headers", "timeout_ms", "ca_file"},
+                             {"type", "name", "records", "path", "max_bytes",
+                              "max_files", "url", "headers", "timeout_ms",
+                              "ca_file"},
                              "[[audit.sinks]]");
       !st) {
     return st;
   }
   for (Status st :
        {r.Get(t, "type", s.type, "sink"), r.Get(t, "name", s.name, "sink"),
+        r.Get(t, "records", s.records, "sink"),
         r.Get(t, "path", s.path, "sink"),
         r.Get(t, "max_bytes", s.max_bytes, "sink"),
         r.Get(t, "max_files", s.max_files, "sink"),
@@ -115,6 +126,175 @@ Status ReadSink(const Reader& r, const toml::table& t, SinkConfig& s) {
     return r.At(t, "sink `records` must be \"events\" or \"checkpoints\"");
   }
   if (s.records == "checkpoints") s.name += "#checkpoints";
+  return {};
+}
+
+// The table under `key`, or null when absent; an error if it is not a table.
+Result<const toml::table*> Section(const Reader& r, const toml::table& root,
+                                   const char* key) {
+  const toml::node* node = root.get(key);
+  if (!node) return static_cast<const toml::table*>(nullptr);
+  const toml::table* t = node->as_table();
+  if (!t) return r.At(*node, "[" + std::string(key) + "] must be a table");
+  return t;
+}
+
+Status ReadServer(const Reader& r, const toml::table& t, ServerConfig& s) {
+  if (Status st = r.OnlyKeys(
+          t,
+          {"listen", "url", "io_threads", "worker_threads", "tls_cert",
+           "tls_key", "client_ca", "require_client_cert", "max_body_bytes",
+           "max_header_bytes", "request_timeout_ms", "policies",
+           "metrics_public", "task_ttl_seconds", "max_task_ttl_seconds"},
+          "[server]");
+      !st) {
+    return st;
+  }
+  const std::string w = "server";
+  for (Status st :
+       {r.Get(t, "listen", s.listen, w), r.Get(t, "url", s.url, w),
+        r.Get(t, "io_threads", s.io_threads, w),
+        r.Get(t, "worker_threads", s.worker_threads, w),
+        r.Get(t, "tls_cert", s.tls_cert, w), r.Get(t, "tls_key", s.tls_key, w),
+        r.Get(t, "client_ca", s.client_ca, w),
+        r.Get(t, "require_client_cert", s.require_client_cert, w),
+        r.Get(t, "max_body_bytes", s.max_body_bytes, w),
+        r.Get(t, "max_header_bytes", s.max_header_bytes, w),
+        r.Get(t, "request_timeout_ms", s.request_timeout_ms, w),
+        r.Get(t, "policies", s.policies, w),
+        r.Get(t, "metrics_public", s.metrics_public, w),
+        r.Get(t, "task_ttl_seconds", s.task_ttl_seconds, w),
+        r.Get(t, "max_task_ttl_seconds", s.max_task_ttl_seconds, w)}) {
+    if (!st) return st;
+  }
+  if (s.io_threads < 1 || s.io_threads > 64)
+    return r.At(t, "server.io_threads must be between 1 and 64");
+  if (s.worker_threads < 1 || s.worker_threads > 1024)
+    return r.At(t, "server.worker_threads must be between 1 and 1024");
+  if (s.tls_cert.empty() != s.tls_key.empty())
+    return r.At(t, "server.tls_cert and server.tls_key go together");
+  if (!s.client_ca.empty() && s.tls_cert.empty())
+    return r.At(t, "server.client_ca needs tls_cert and tls_key");
+  if (s.require_client_cert && s.client_ca.empty())
+    return r.At(t, "server.require_client_cert needs client_ca");
+  if (s.max_body_bytes < 1024 || s.max_header_bytes < 1024)
+    return r.At(t, "server body and header limits must be at least 1024");
+  if (s.request_timeout_ms < 100)
+    return r.At(t, "server.request_timeout_ms must be at least 100");
+  if (s.task_ttl_seconds < 1 || s.max_task_ttl_seconds < s.task_ttl_seconds)
+    return r.At(t,
+                "server.task_ttl_seconds must be at least 1 and at most "
+                "max_task_ttl_seconds");
+  return {};
+}
+
+Status ReadIssuer(const Reader& r, const toml::table& t, IssuerConfig& i) {
+  const std::string w = "[[identity." + i.kind + "]]";
+  if (Status st = r.OnlyKeys(
+          t,
+          {"name", "issuer", "trust_domain", "audience", "jwks_file",
+           "jwks_uri", "ca_file", "jwks_refresh_seconds",
+           "jwks_min_refresh_seconds", "principal", "attributes"},
+          w);
+      !st) {
+    return st;
+  }
+  for (Status st :
+       {r.Get(t, "name", i.name, w), r.Get(t, "issuer", i.issuer, w),
+        r.Get(t, "trust_domain", i.trust_domain, w),
+        r.Get(t, "audience", i.audience, w),
+        r.Get(t, "jwks_file", i.jwks_file, w),
+        r.Get(t, "jwks_uri", i.jwks_uri, w), r.Get(t, "ca_file", i.ca_file, w),
+        r.Get(t, "jwks_refresh_seconds", i.jwks_refresh_seconds, w),
+        r.Get(t, "jwks_min_refresh_seconds", i.jwks_min_refresh_seconds, w),
+        r.Get(t, "principal", i.principal, w),
+        r.Get(t, "attributes", i.attributes, w)}) {
+    if (!st) return st;
+  }
+  if (i.kind == "oidc" && i.issuer.empty())
+    return r.At(t, w + " needs `issuer`");
+  if (i.kind == "spiffe") {
+    if (i.trust_domain.empty()) return r.At(t, w + " needs `trust_domain`");
+    if (i.issuer.empty()) i.issuer = "spiffe://" + i.trust_domain;
+  }
+  if (i.audience.empty()) return r.At(t, w + " needs `audience`");
+  if (i.jwks_file.empty() == i.jwks_uri.empty())
+    return r.At(t, w + " needs exactly one of `jwks_file` and `jwks_uri`");
+  if (i.jwks_refresh_seconds < 1 || i.jwks_min_refresh_seconds < 1)
+    return r.At(t, w + " refresh intervals must be at least 1 second");
+  if (i.name.empty()) i.name = i.issuer;
+  return {};
+}
+
+Status ReadIdentity(const Reader& r, const toml::table& t, IdentityConfig& c) {
+  if (Status st = r.OnlyKeys(
+          t, {"oidc", "spiffe", "leeway_seconds", "x509_trust_domains"},
+          "[identity]");
+      !st) {
+    return st;
+  }
+  for (Status st :
+       {r.Get(t, "leeway_seconds", c.leeway_seconds, "identity"),
+        r.Get(t, "x509_trust_domains", c.x509_trust_domains, "identity")}) {
+    if (!st) return st;
+  }
+  if (c.leeway_seconds > 300)
+    return r.At(t, "identity.leeway_seconds must be at most 300");
+  for (const char* kind : {"oidc", "spiffe"}) {
+    const toml::node* node = t.get(kind);
+    if (!node) continue;
+    const toml::array* arr = node->as_array();
+    if (!arr) {
+      return r.At(*node, "identity." + std::string(kind) + " must be [[identity." +
+                             kind + "]] tables");
+    }
+    for (const toml::node& item : *arr) {
+      const toml::table* it = item.as_table();
+      if (!it) return r.At(item, "each identity issuer must be a table");
+      IssuerConfig issuer;
+      issuer.kind = kind;
+      if (Status st = ReadIssuer(r, *it, issuer); !st) return st;
+      for (const IssuerConfig& other : c.issuers) {
+        if (other.name == issuer.name || other.issuer == issuer.issuer)
+          return r.At(item, "issuer `" + issuer.issuer + "` is configured twice");
+      }
+      c.issuers.push_back(std::move(issuer));
+    }
+  }
+  return {};
+}
+
+Status ReadTicketProvider(const Reader& r, const toml::table& t,
+                          TicketProviderConfig& p) {
+  const std::string w = "[[tickets.providers]]";
+  if (Status st = r.OnlyKeys(t,
+                             {"name", "url_template", "state_pointer",
+                              "credential_env", "credential_file", "header",
+                              "scheme", "cache_seconds", "timeout_ms",
+                              "ca_file"},
+                             w);
+      !st) {
+    return st;
+  }
+  for (Status st :
+       {r.Get(t, "name", p.name, w), r.Get(t, "url_template", p.url_template, w),
+        r.Get(t, "state_pointer", p.state_pointer, w),
+        r.Get(t, "credential_env", p.credential_env, w),
+        r.Get(t, "credential_file", p.credential_file, w),
+        r.Get(t, "header", p.header, w), r.Get(t, "scheme", p.scheme, w),
+        r.Get(t, "cache_seconds", p.cache_seconds, w),
+        r.Get(t, "timeout_ms", p.timeout_ms, w),
+        r.Get(t, "ca_file", p.ca_file, w)}) {
+    if (!st) return st;
+  }
+  if (p.name.empty()) return r.At(t, w + " needs `name`");
+  if (p.url_template.find("{id}") == std::string::npos)
+    return r.At(t, w + " url_template must contain {id}");
+  if (!p.state_pointer.empty() && p.state_pointer[0] != '/')
+    return r.At(t, w + " state_pointer must be a JSON pointer such as /state");
+  if (!p.credential_env.empty() && !p.credential_file.empty())
+    return r.At(t, w + " takes credential_env or credential_file, not both");
+  if (p.timeout_ms < 100) return r.At(t, w + " timeout_ms must be at least 100");
   return {};
 }
 
@@ -154,7 +334,11 @@ Result<Config> ParseConfig(std::string_view text, const std::string& name) {
   c.source = name;
   for (const auto& [key, node] : root) {
     std::string k(key.str());
-    if (k == "store" || k == "audit") continue;
+    if (k == "store" || k == "audit" || k == "server" || k == "keys" ||
+        k == "identity" || k == "resources" || k == "actions" ||
+        k == "tickets") {
+      continue;
+    }
     if (!kOtherSections.count(k)) {
       return r.At(node, "unknown section or key `" + k + "`");
     }
@@ -168,6 +352,82 @@ Result<Config> ParseConfig(std::string_view text, const std::string& name) {
       return s.error();
     if (c.data_dir.empty())
       return r.At(*store, "store.data_dir must not be empty");
+  }
+  auto server = Section(r, root, "server");
+  if (!server) return server.error();
+  if (*server) {
+    if (Status s = ReadServer(r, **server, c.server); !s) return s.error();
+  }
+  auto keys = Section(r, root, "keys");
+  if (!keys) return keys.error();
+  if (*keys) {
+    if (Status s = r.OnlyKeys(**keys, {"dir"}, "[keys]"); !s) return s.error();
+    if (Status s = r.Get(**keys, "dir", c.keys.dir, "keys"); !s)
+      return s.error();
+  }
+  auto identity = Section(r, root, "identity");
+  if (!identity) return identity.error();
+  if (*identity) {
+    if (Status s = ReadIdentity(r, **identity, c.identity); !s)
+      return s.error();
+  }
+  auto resources = Section(r, root, "resources");
+  if (!resources) return resources.error();
+  if (*resources) {
+    const toml::table& t = **resources;
+    if (Status s = r.OnlyKeys(t, {"entities", "types", "open_types"},
+                              "[resources]");
+        !s) {
+      return s.error();
+    }
+    for (Status s : {r.Get(t, "entities", c.resources.entities, "resources"),
+                     r.Get(t, "types", c.resources.types, "resources"),
+                     r.Get(t, "open_types", c.resources.open_types,
+                           "resources")}) {
+      if (!s) return s.error();
+    }
+    for (const std::string& open : c.resources.open_types) {
+      bool known = false;
+      for (const std::string& type : c.resources.types) known |= type == open;
+      if (!known) {
+        return r.At(t, "resources.open_types names `" + open +
+                           "`, which is not in resources.types");
+      }
+    }
+  }
+  auto actions = Section(r, root, "actions");
+  if (!actions) return actions.error();
+  if (*actions) {
+    if (Status s = r.OnlyKeys(**actions, {"catalog"}, "[actions]"); !s)
+      return s.error();
+    if (Status s = r.Get(**actions, "catalog", c.actions.catalog, "actions");
+        !s) {
+      return s.error();
+    }
+  }
+  auto tickets = Section(r, root, "tickets");
+  if (!tickets) return tickets.error();
+  if (*tickets) {
+    if (Status s = r.OnlyKeys(**tickets, {"providers"}, "[tickets]"); !s)
+      return s.error();
+    if (const toml::node* p = (*tickets)->get("providers")) {
+      const toml::array* arr = p->as_array();
+      if (!arr)
+        return r.At(*p, "tickets.providers must be [[tickets.providers]]");
+      for (const toml::node& item : *arr) {
+        const toml::table* pt = item.as_table();
+        if (!pt) return r.At(item, "each ticket provider must be a table");
+        TicketProviderConfig provider;
+        if (Status s = ReadTicketProvider(r, *pt, provider); !s)
+          return s.error();
+        for (const auto& other : c.tickets.providers) {
+          if (other.name == provider.name)
+            return r.At(item, "ticket provider `" + provider.name +
+                                  "` is configured twice");
+        }
+        c.tickets.providers.push_back(std::move(provider));
+      }
+    }
   }
   if (const toml::node* audit = root.get("audit")) {
     const toml::table* t = audit->as_table();

@@ -39,9 +39,103 @@ struct AuditConfig {
   std::vector<SinkConfig> sinks;
 };
 
+struct ServerConfig {
+  std::string listen = "127.0.0.1:8700";  // host:port; port 0 picks one
+  // The broker's public URL: issuer and audience of task tokens. Default
+  // http(s)://<listen address>.
+  std::string url;
+  int io_threads = 2;       // network threads
+  int worker_threads = 64;  // handlers (they wait for durable audit)
+  std::string tls_cert;     // PEM chain; with tls_key enables HTTPS
+  std::string tls_key;
+  std::string client_ca;  // PEM bundle: verify client certificates (mTLS)
+  bool require_client_cert = false;
+  std::uint64_t max_body_bytes = 1024 * 1024;
+  std::uint64_t max_header_bytes = 16 * 1024;
+  std::int64_t request_timeout_ms = 30'000;
+  std::string policies = "examples/policies";  // directory of *.cedar
+  bool metrics_public = false;  // serve /metrics beyond loopback
+  std::int64_t task_ttl_seconds = 3600;
+  std::int64_t max_task_ttl_seconds = 24 * 3600;
+};
+
+struct KeysConfig {
+  std::string dir;  // default <data_dir>/keys
+};
+
+// A workload identity issuer: OIDC ("oidc") or SPIFFE JWT-SVIDs ("spiffe").
+struct IssuerConfig {
+  std::string kind;
+  std::string name;
+  std::string issuer;  // oidc: the exact `iss`
+  std::string trust_domain;  // spiffe: `sub` must be spiffe://<domain>/...
+  std::string audience;
+  std::string jwks_file;
+  std::string jwks_uri;
+  std::string ca_file;  // for an https jwks_uri; empty: system store
+  std::int64_t jwks_refresh_seconds = 3600;
+  // An unknown `kid` triggers at most one refresh per this interval.
+  std::int64_t jwks_min_refresh_seconds = 30;
+  // The principal entity: `Type::"template"` with {claim} placeholders.
+  std::string principal = "Agent::\"{sub}\"";
+  // Principal attributes from claims: attribute name -> claim name.
+  std::map<std::string, std::string> attributes;
+};
+
+struct IdentityConfig {
+  std::vector<IssuerConfig> issuers;
+  std::int64_t leeway_seconds = 30;
+  // Accept X.509-SVIDs (client certificates with a spiffe:// URI SAN) from
+  // these trust domains over mTLS, as principal Agent::"<spiffe id>".
+  std::vector<std::string> x509_trust_domains;
+};
+
+struct ResourcesConfig {
+  // Cedar entity JSON with the catalog's attributes and parents.
+  std::string entities;
+  // Resource types a request may name; others are denied.
+  std::vector<std::string> types = {"Repo",   "Host",     "Secret",
+                                    "Tool",   "Registry", "Environment",
+                                    "Ticket", "Task"};
+  // Types whose attributes a caller may add to (never override).
+  std::vector<std::string> open_types = {"Host", "Tool"};
+};
+
+struct ActionsConfig {
+  std::string catalog = "examples/actions.json";
+};
+
+// Where a task's ticket state is looked up (docs/quickstart.md).
+struct TicketProviderConfig {
+  std::string name;
+  // {id} and {repo} are replaced (percent-encoded) by the ticket's id and
+  // the task's repository.
+  std::string url_template;
+  std::string state_pointer = "/state";  // RFC 6901 JSON pointer
+  // The credential: read from this environment variable or file at start,
+  // sent as `<header>: <scheme> <credential>`.
+  std::string credential_env;
+  std::string credential_file;
+  std::string header = "Authorization";
+  std::string scheme = "Bearer";
+  std::int64_t cache_seconds = 60;
+  std::int64_t timeout_ms = 5000;
+  std::string ca_file;
+};
+
+struct TicketsConfig {
+  std::vector<TicketProviderConfig> providers;  // the first is the default
+};
+
 struct Config {
   std::string source;  // the file it came from, or "" for defaults
   std::string data_dir = "tether-data";
+  ServerConfig server;
+  KeysConfig keys;
+  IdentityConfig identity;
+  ResourcesConfig resources;
+  ActionsConfig actions;
+  TicketsConfig tickets;
   AuditConfig audit;
 };
 

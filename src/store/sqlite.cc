@@ -225,4 +225,10 @@ Status Migrate(SqliteDb& db, std::span<const Migration> migrations,
   return {};
 }
 
+std::int64_t SqliteDb::Changes() { return sqlite3_changes64(db_); }
+
+std::int64_t SqliteDb::LastInsertRowId() {
+  return sqlite3_last_insert_rowid(db_);
+}
+
 }  // namespace tether::store

@@ -82,6 +82,10 @@ class SqliteDb {
   // The single integer a query returns (e.g. a pragma).
   [[nodiscard]] Result<std::int64_t> QueryInt(std::string_view sql);
 
+  // Rows changed by the last statement, and the last inserted rowid.
+  std::int64_t Changes();
+  std::int64_t LastInsertRowId();
+
   sqlite3* handle() { return db_; }
   const std::string& path() const { return path_; }
   const SqliteOptions& options() const { return options_; }

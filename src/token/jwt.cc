@@ -118,13 +118,6 @@ Result<std::int64_t> Date(const json::object& claims, const char* name,
                  "` claim is not an integer date");
 }
 
-std::string B64(const BIGNUM* n, int min_len = 0) {
-  int len = std::max(BN_num_bytes(n), min_len);
-  std::string out(static_cast<std::size_t>(len), '\0');
-  BN_bn2binpad(n, reinterpret_cast<unsigned char*>(out.data()), len);
-  return Base64UrlEncode(out);
-}
-
 Result<VerifyKey> KeyFromJwk(const json::object& jwk, std::size_t index) {
   std::string where = "jwks key #" + std::to_string(index);
   auto str = [&](const char* name) -> std::string {
@@ -362,7 +355,8 @@ Result<Jwt> VerifyJwt(std::string_view token, const KeySet& keys,
   const json::value* typ = header->if_contains("typ");
   if (typ && !typ->is_string()) return Invalid("`typ` is not a string");
   std::string_view typ_value = typ ? std::string_view(typ->get_string()) : "";
-  if (policy.type.empty() ? (typ && !TypeMatches(typ_value, "JWT"))
+  if (policy.type.empty() ? (typ && !TypeMatches(typ_value, "JWT") &&
+                             !TypeMatches(typ_value, "JOSE"))
                           : !TypeMatches(typ_value, policy.type)) {
     return Invalid("the token is not of the expected type");
   }
@@ -390,7 +384,9 @@ Result<Jwt> VerifyJwt(std::string_view token, const KeySet& keys,
     return Invalid("the token was issued in the future (iat)");
   }
   const json::value* iss = claims->if_contains("iss");
-  if (!iss || !iss->is_string() || iss->get_string() != policy.issuer) {
+  if (iss && !iss->is_string()) return Invalid("`iss` is not a string");
+  if (policy.check_issuer &&
+      (!iss || iss->get_string() != policy.issuer)) {
     return Invalid("the token is from another issuer");
   }
   const json::value* aud = claims->if_contains("aud");
@@ -409,7 +405,7 @@ Result<Jwt> VerifyJwt(std::string_view token, const KeySet& keys,
     return v && v->is_string() ? std::string(v->get_string()) : "";
   };
   jwt.kid = std::string(kid->get_string());
-  jwt.iss = std::string(iss->get_string());
+  if (iss) jwt.iss = std::string(iss->get_string());
   jwt.sub = text("sub");
   jwt.jti = text("jti");
   jwt.exp = *exp;

@@ -65,10 +65,13 @@ class KeySet {
 
 struct VerifyPolicy {
   std::string issuer;
+  // SPIFFE JWT-SVIDs need not carry `iss`; their trust comes from the key
+  // set and the `sub` trust domain, which the caller checks.
+  bool check_issuer = true;
   std::string audience;
   // Expected `typ`, e.g. "tether-task+jwt"; compared case-insensitively,
-  // with an optional "application/" prefix. Empty: `typ` must be absent or
-  // "JWT".
+  // with an optional "application/" prefix. Empty: `typ` must be absent,
+  // "JWT" or "JOSE".
   std::string type;
   std::int64_t now = 0;      // Unix seconds
   std::int64_t leeway = 30;  // seconds of clock skew tolerated
