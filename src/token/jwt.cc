@@ -315,6 +315,30 @@ std::string KeySet::ToJwks() const {
   return out;
 }
 
+Result<UnverifiedJwt> PeekJwt(std::string_view token, std::size_t max_bytes) {
+  if (token.size() > max_bytes) {
+    return Invalid("the token exceeds " + std::to_string(max_bytes) +
+                   " bytes");
+  }
+  std::size_t dot1 = token.find('.');
+  std::size_t dot2 =
+      dot1 == std::string_view::npos ? dot1 : token.find('.', dot1 + 1);
+  if (dot2 == std::string_view::npos) {
+    return Invalid("a token has three parts separated by dots (compact jws)");
+  }
+  auto header = ParseObject(token.substr(0, dot1), "the token header");
+  if (!header) return header.error();
+  auto claims =
+      ParseObject(token.substr(dot1 + 1, dot2 - dot1 - 1), "the token claims");
+  if (!claims) return claims.error();
+  auto text = [](const json::object& o, const char* name) -> std::string {
+    const json::value* v = o.if_contains(name);
+    return v && v->is_string() ? std::string(v->get_string()) : "";
+  };
+  return UnverifiedJwt{text(*header, "kid"), text(*claims, "iss"),
+                       text(*claims, "sub")};
+}
+
 Result<Jwt> VerifyJwt(std::string_view token, const KeySet& keys,
                       const VerifyPolicy& policy) {
   if (token.size() > policy.max_bytes) {

@@ -89,6 +89,16 @@ struct Jwt {
   std::int64_t iat = 0;  // 0 when absent
 };
 
+// What an unverified token says about itself, for routing it to the right
+// issuer before verification. Nothing here may be trusted.
+struct UnverifiedJwt {
+  std::string kid;
+  std::string iss;
+  std::string sub;
+};
+Result<UnverifiedJwt> PeekJwt(std::string_view token,
+                              std::size_t max_bytes = 16 * 1024);
+
 Result<Jwt> VerifyJwt(std::string_view token, const KeySet& keys,
                       const VerifyPolicy& policy);
 

@@ -1,0 +1,1294 @@
+#include "broker/broker.h"
+
+#include <boost/json.hpp>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+
+#include "broker/canonical.h"
+#include "core/canonical_json.h"
+#include "core/crypto.h"
+#include "core/json.h"
+#include "core/time.h"
+#include "policy/authorizer.h"
+#include "policy/request.h"
+#include "policy/value_json.h"
+#include "token/jwt.h"
+
+namespace tether::broker {
+namespace {
+
+namespace json = boost::json;
+using identity::Principal;
+using identity::PrincipalKind;
+
+constexpr std::string_view kTaskTokenType = "tether-task+jwt";
+const policy::RecordData kEmptyRecord{};
+
+// Context keys tether sets or an edge parses; a caller may state only `ref`
+// (DESIGN.md, entity model).
+const std::set<std::string, std::less<>> kReservedContextKeys = {
+    "now",    "edge", "ref_task", "old",  "new",  "is_create", "is_delete",
+    "method", "path", "query",    "host", "base", "head",      "file_path"};
+
+Error BadRequest(const std::string& message) {
+  return MakeError("invalid_request", message);
+}
+
+std::string Uid(std::string_view type, std::string_view id) {
+  policy::EntityUid u{type, id};
+  return policy::UidToString(u);
+}
+
+json::value EntityJson(std::string_view type, std::string_view id) {
+  return json::object{{"__entity", json::object{{"type", type}, {"id", id}}}};
+}
+
+// Members of `o` must all be in `allowed`.
+Status OnlyMembers(const json::object& o,
+                   std::initializer_list<std::string_view> allowed,
+                   std::string_view where) {
+  for (const auto& [k, v] : o) {
+    bool ok = false;
+    for (std::string_view a : allowed) ok |= k == a;
+    if (!ok) {
+      return BadRequest("unknown field `" + std::string(k) + "` in " +
+                        std::string(where));
+    }
+  }
+  return {};
+}
+
+Result<std::string> StringField(const json::object& o, std::string_view key,
+                                bool required, std::size_t max_len) {
+  const json::value* v = o.if_contains(key);
+  if (!v) {
+    if (required) return BadRequest("`" + std::string(key) + "` is required");
+    return std::string();
+  }
+  if (!v->is_string())
+    return BadRequest("`" + std::string(key) + "` must be a string");
+  if (v->get_string().size() > max_len) {
+    return BadRequest("`" + std::string(key) + "` is longer than " +
+                      std::to_string(max_len) + " characters");
+  }
+  return std::string(v->get_string());
+}
+
+Result<std::int64_t> IntField(const json::object& o, std::string_view key,
+                              std::int64_t fallback) {
+  const json::value* v = o.if_contains(key);
+  if (!v) return fallback;
+  if (v->is_int64() && v->get_int64() >= 0) return v->get_int64();
+  if (v->is_uint64() && v->get_uint64() < (1ull << 40))
+    return static_cast<std::int64_t>(v->get_uint64());
+  return BadRequest("`" + std::string(key) +
+                    "` must be a non-negative integer");
+}
+
+bool ValidLabel(std::string_view s) {
+  if (s.empty() || s.size() > 64) return false;
+  for (char c : s) {
+    if (!(std::islower(static_cast<unsigned char>(c)) ||
+          std::isdigit(static_cast<unsigned char>(c)) || c == '_' ||
+          c == '-' || c == '.' || c == ':')) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool ValidEnvironment(std::string_view s) {
+  if (s.empty() || s.size() > 64) return false;
+  for (char c : s) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' ||
+          c == '-' || c == '.')) {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string NewId(char prefix) {
+  return std::string(1, prefix) + HexEncode(RandomBytes(12));
+}
+
+std::string TokenDigest(std::string_view token) {
+  Sha256Digest d = Sha256(token);
+  return std::string(reinterpret_cast<const char*>(d.data()), d.size());
+}
+
+std::vector<std::string> LabelsFromJson(std::string_view text) {
+  std::vector<std::string> out;
+  auto j = ParseJson(text);
+  if (j && j->is_array()) {
+    for (const auto& v : j->get_array()) {
+      if (v.is_string()) out.emplace_back(v.get_string());
+    }
+  }
+  return out;
+}
+
+std::int64_t Seconds(std::int64_t ms) { return ms / 1000; }
+
+}  // namespace
+
+struct Broker::TaskState {
+  store::TaskRecord rec;
+  std::vector<std::string> labels;
+  json::object agent_attrs;
+};
+
+Broker::Broker(BrokerOptions options) : options_(std::move(options)) {}
+
+Broker::~Broker() {
+  {
+    std::lock_guard lock(reap_mu_);
+    stop_ = true;
+  }
+  reap_cv_.notify_all();
+  if (reaper_.joinable()) reaper_.join();
+}
+
+Result<std::unique_ptr<Broker>> Broker::Open(BrokerOptions options) {
+  std::unique_ptr<Broker> b(new Broker(std::move(options)));
+  if (Status s = b->Init(); !s) return s.error();
+  return b;
+}
+
+Status Broker::Init() {
+  const Config& config = options_.config;
+  std::error_code ec;
+  std::filesystem::create_directories(config.data_dir, ec);
+  if (ec) {
+    return MakeError("store_io", "cannot create " + config.data_dir + ": " +
+                                     ec.message());
+  }
+  auto bundle = LoadPolicyBundle(config);
+  if (!bundle) return bundle.error();
+  bundle_.store(*bundle);
+  auto state = store::StateStore::Open(config.data_dir + "/tether.db");
+  if (!state) return state.error();
+  state_ = std::move(*state);
+  auto audit = audit::OpenAuditSystem(config);
+  if (!audit) return audit.error();
+  audit_ = std::move(*audit);
+  std::string keys_dir =
+      config.keys.dir.empty() ? audit::KeysDir(config) : config.keys.dir;
+  std::int64_t retain_ms =
+      (config.server.max_task_ttl_seconds + config.identity.leeway_seconds +
+       60) *
+      1000;
+  auto ring = SigningKeyring::Open(*state_, keys_dir, retain_ms, NowMs());
+  if (!ring) return ring.error();
+  keyring_ = std::move(*ring);
+  auto workloads = identity::WorkloadVerifier::Create(config.identity,
+                                                      options_.url);
+  if (!workloads) return workloads.error();
+  workloads_ = std::move(*workloads);
+  auto tickets = TicketProviders::Create(config.tickets);
+  if (!tickets) return tickets.error();
+  tickets_ = std::move(*tickets);
+
+  auto ops = state_->Operators();
+  if (!ops) return ops.error();
+  for (auto& op : *ops) operators_.Put(std::move(op));
+  if (operators_.size() == 0) {
+    auto made = identity::MakeOperatorToken("admin", "admin", {}, NowMs());
+    if (!made) return made.error();
+    if (Status s = state_->InsertOperator(made->record); !s) return s;
+    operators_.Put(made->record);
+    bootstrap_token_ = made->token;
+    audit::Event e;
+    e.type = "token.create";
+    e.principal = Uid("Operator", "admin");
+    e.detail["name"] = "admin";
+    e.detail["role"] = "admin";
+    e.detail["bootstrap"] = true;
+    (void)Audit(std::move(e));
+  }
+
+  auto revocations = state_->Revocations();
+  if (!revocations) return revocations.error();
+  for (const auto& r : *revocations) {
+    if (r.kind == "task") revoked_.tasks.insert(r.value);
+    if (r.kind == "token") revoked_.tokens.insert(r.value);
+    if (r.kind == "identity") revoked_.subjects.insert(r.value);
+    if (r.kind == "all")
+      revoked_.all_before_ms = std::max(revoked_.all_before_ms, r.before_ms);
+  }
+  auto active = state_->ActiveTasks();
+  if (!active) return active.error();
+  for (auto& rec : *active) {
+    auto t = std::make_shared<TaskState>();
+    t->labels = LabelsFromJson(rec.labels);
+    auto attrs = ParseJson(rec.agent_attrs);
+    if (attrs && attrs->is_object()) t->agent_attrs = attrs->get_object();
+    t->rec = std::move(rec);
+    std::string id = t->rec.id;
+    tasks_.emplace(std::move(id), std::move(t));
+  }
+  reaper_ = std::thread([this] { ReapLoop(); });
+  return {};
+}
+
+// --- identity ---------------------------------------------------------------
+
+void Broker::RejectIdentity(std::string_view edge, std::string_view remote,
+                            const std::string& why) {
+  metrics_.IdentityReject();
+  audit::Event e;
+  e.type = "identity.reject";
+  e.edge = std::string(edge);
+  e.reasons = {why};
+  if (!remote.empty()) e.detail["remote"] = std::string(remote);
+  (void)Audit(std::move(e));
+}
+
+Result<Principal> Broker::AuthenticateBearer(std::string_view token,
+                                             std::string_view edge,
+                                             std::string_view remote) {
+  Result<Principal> p =
+      identity::LooksLikeOperatorToken(token)
+          ? operators_.Verify(token)
+          : workloads_->Verify(token, Seconds(NowMs()));
+  if (!p) {
+    RejectIdentity(edge, remote, p.error().message);
+    return p;
+  }
+  bool revoked;
+  {
+    std::shared_lock lock(mu_);
+    revoked = revoked_.subjects.count(p->subject) > 0;
+  }
+  if (revoked) {
+    RejectIdentity(edge, remote, "the identity has been revoked");
+    return MakeError("identity_rejected", "the identity has been revoked");
+  }
+  return p;
+}
+
+Result<Principal> Broker::AuthenticateX509(std::string_view spiffe_id,
+                                           std::string_view remote) {
+  auto p = workloads_->FromX509Svid(spiffe_id);
+  if (!p) {
+    RejectIdentity("api", remote, p.error().message);
+    return p;
+  }
+  std::shared_lock lock(mu_);
+  if (revoked_.subjects.count(p->subject)) {
+    lock.unlock();
+    RejectIdentity("api", remote, "the identity has been revoked");
+    return MakeError("identity_rejected", "the identity has been revoked");
+  }
+  return p;
+}
+
+bool Broker::LooksLikeTaskToken(std::string_view token) {
+  std::size_t dot = token.find('.');
+  if (dot == std::string_view::npos || dot > 4096) return false;
+  auto header = Base64UrlDecode(token.substr(0, dot));
+  return header && header->find(kTaskTokenType) != std::string::npos;
+}
+
+Result<TaskCaller> Broker::AuthenticateTask(std::string_view token,
+                                            std::string_view remote) {
+  std::int64_t now = NowMs();
+  std::string digest = TokenDigest(token);
+  {
+    std::lock_guard lock(cache_mu_);
+    auto it = token_cache_.find(digest);
+    if (it != token_cache_.end()) {
+      if (it->second.caller.exp * 1000 > now) return it->second.caller;
+      token_cache_.erase(it);
+    }
+  }
+  token::VerifyPolicy policy;
+  policy.issuer = options_.url;
+  policy.audience = options_.url;
+  policy.type = std::string(kTaskTokenType);
+  policy.now = Seconds(now);
+  policy.leeway = 5;
+  auto keys = keyring_->verify_keys();
+  auto jwt = token::VerifyJwt(token, *keys, policy);
+  if (!jwt) {
+    RejectIdentity("api", remote, jwt.error().message);
+    return MakeError("invalid_token", jwt.error().message);
+  }
+  const json::value* tid = jwt->claims.if_contains("tid");
+  if (!tid || !tid->is_string() || jwt->jti.empty()) {
+    RejectIdentity("api", remote, "the task token lacks tid or jti");
+    return MakeError("invalid_token", "the task token lacks tid or jti");
+  }
+  TaskCaller caller{std::string(tid->get_string()), jwt->jti, jwt->sub,
+                    jwt->exp};
+  {
+    std::lock_guard lock(cache_mu_);
+    // A bounded cache: verification is only a cost, never a decision.
+    if (token_cache_.size() >= 200'000) token_cache_.clear();
+    token_cache_[digest] = {caller};
+  }
+  return caller;
+}
+
+// --- tasks ------------------------------------------------------------------
+
+std::shared_ptr<const Broker::TaskState> Broker::FindActive(
+    std::string_view id) const {
+  std::shared_lock lock(mu_);
+  auto it = tasks_.find(std::string(id));
+  return it == tasks_.end() ? nullptr : it->second;
+}
+
+std::string Broker::InactiveReason(const TaskState& t,
+                                   const TaskCaller* caller,
+                                   std::int64_t now_ms) const {
+  const store::TaskRecord& r = t.rec;
+  if (r.ended_ms != 0) return "the task has ended (" + r.end_reason + ")";
+  if (now_ms >= r.expires_ms) return "the task has expired";
+  if (r.lease_seconds > 0 && now_ms > r.heartbeat_ms + r.lease_seconds * 1000)
+    return "the task's lease lapsed without a heartbeat";
+  std::shared_lock lock(mu_);
+  if (revoked_.tasks.count(r.id)) return "the task was revoked";
+  if (revoked_.subjects.count(r.subject))
+    return "the task's identity was revoked";
+  if (r.created_ms < revoked_.all_before_ms)
+    return "every task started before " +
+           FormatRfc3339(revoked_.all_before_ms) + " was revoked";
+  if (caller && (revoked_.tokens.count(caller->jti) ||
+                 caller->jti != r.token_jti)) {
+    return "the task token was revoked";
+  }
+  return {};
+}
+
+Status Broker::CheckTaskActive(const TaskCaller& caller) {
+  auto t = FindActive(caller.task_id);
+  if (!t) return MakeError("task_inactive", "the task is not active");
+  std::string why = InactiveReason(*t, &caller, NowMs());
+  if (!why.empty()) return MakeError("task_inactive", why);
+  return {};
+}
+
+json::object Broker::TaskJson(const store::TaskRecord& t) const {
+  json::object o;
+  o["id"] = t.id;
+  o["state"] = t.ended_ms ? "ended" : "active";
+  o["agent"] = Uid(t.agent_type, t.agent_id);
+  o["owner"] = Uid(t.owner_type, t.owner_id);
+  o["subject"] = t.subject;
+  o["issuer"] = t.issuer;
+  o["repo"] = t.repo;
+  o["environment"] = t.environment;
+  o["intent"] = t.intent;
+  json::array labels;
+  for (const auto& l : LabelsFromJson(t.labels)) labels.emplace_back(l);
+  o["labels"] = std::move(labels);
+  if (!t.ticket_id.empty()) {
+    o["ticket"] = json::object{{"id", t.ticket_id},
+                               {"state", t.ticket_state},
+                               {"verified", t.ticket_verified},
+                               {"provider", t.ticket_provider}};
+  } else {
+    o["ticket"] = nullptr;
+  }
+  o["created_at"] = FormatRfc3339(t.created_ms);
+  o["expires_at"] = FormatRfc3339(t.expires_ms);
+  if (t.lease_seconds) {
+    o["lease_seconds"] = t.lease_seconds;
+    o["heartbeat_at"] = FormatRfc3339(t.heartbeat_ms);
+  }
+  if (t.ended_ms) {
+    o["ended_at"] = FormatRfc3339(t.ended_ms);
+    o["end_reason"] = t.end_reason;
+  }
+  return o;
+}
+
+Result<Reply> Broker::CreateTask(const Principal& caller,
+                                 const json::value& body) {
+  auto started = std::chrono::steady_clock::now();
+  if (!body.is_object()) return BadRequest("the body must be a JSON object");
+  const json::object& b = body.get_object();
+  if (Status s = OnlyMembers(b,
+                             {"repo", "ticket", "environment", "intent",
+                              "labels", "ttl_seconds", "lease_seconds",
+                              "agent"},
+                             "the task");
+      !s) {
+    return s.error();
+  }
+  const ServerConfig& sc = options_.config.server;
+  auto repo_text = StringField(b, "repo", true, 300);
+  if (!repo_text) return repo_text.error();
+  auto repo = CanonicalRepo(*repo_text);
+  if (!repo) return repo.error();
+  auto env = StringField(b, "environment", false, 64);
+  if (!env) return env.error();
+  if (env->empty()) *env = "dev";
+  if (!ValidEnvironment(*env))
+    return BadRequest("`environment` must be 1-64 letters, digits, - _ .");
+  auto intent = StringField(b, "intent", false, 4096);
+  if (!intent) return intent.error();
+  auto ttl = IntField(b, "ttl_seconds", sc.task_ttl_seconds);
+  if (!ttl) return ttl.error();
+  if (*ttl < 1) return BadRequest("`ttl_seconds` must be at least 1");
+  *ttl = std::min(*ttl, sc.max_task_ttl_seconds);
+  auto lease = IntField(b, "lease_seconds", 0);
+  if (!lease) return lease.error();
+  if (*lease > *ttl)
+    return BadRequest("`lease_seconds` may not exceed the task's ttl");
+  std::vector<std::string> labels;
+  if (const json::value* lv = b.if_contains("labels")) {
+    if (!lv->is_array() || lv->get_array().size() > 64)
+      return BadRequest("`labels` must be a list of at most 64 strings");
+    for (const json::value& l : lv->get_array()) {
+      if (!l.is_string() || !ValidLabel(l.get_string())) {
+        return BadRequest(
+            "a label is 1-64 characters of a-z 0-9 _ - . :");
+      }
+      labels.emplace_back(l.get_string());
+    }
+    std::sort(labels.begin(), labels.end());
+    labels.erase(std::unique(labels.begin(), labels.end()), labels.end());
+  }
+  // Ticket: what the caller claims, then what the provider says.
+  std::string ticket_id, ticket_state, ticket_provider, ticket_note;
+  bool ticket_verified = false;
+  std::int64_t now = NowMs();
+  if (const json::value* tv = b.if_contains("ticket")) {
+    if (!tv->is_object()) return BadRequest("`ticket` must be an object");
+    const json::object& t = tv->get_object();
+    if (Status s = OnlyMembers(t, {"id", "state", "provider"}, "the ticket");
+        !s) {
+      return s.error();
+    }
+    auto id = StringField(t, "id", true, 128);
+    if (!id) return id.error();
+    if (!ValidTicketId(*id))
+      return BadRequest("a ticket id is 1-128 of A-Z a-z 0-9 # . _ / -");
+    auto claimed = StringField(t, "state", false, 64);
+    if (!claimed) return claimed.error();
+    auto provider = StringField(t, "provider", false, 64);
+    if (!provider) return provider.error();
+    ticket_id = *id;
+    ticket_state = *claimed;
+    ticket_provider = tickets_->Resolve(*provider);
+    if (!provider->empty() && ticket_provider.empty())
+      return BadRequest("unknown ticket provider `" + *provider + "`");
+    if (!ticket_provider.empty()) {
+      auto state = tickets_->Lookup(ticket_provider, ticket_id, *repo);
+      if (state) {
+        ticket_state = std::move(*state);
+        ticket_verified = true;
+      } else {
+        ticket_note = state.error().message;
+      }
+    }
+  }
+  // Who the agent is: a workload is its own agent; an operator may name one.
+  std::string agent_type = caller.type, agent_id = caller.id;
+  json::object agent_attrs = caller.attrs;
+  auto agent_name = StringField(b, "agent", false, 256);
+  if (!agent_name) return agent_name.error();
+  if (!agent_name->empty()) {
+    if (caller.kind != PrincipalKind::kOperator)
+      return BadRequest("only an operator may name the task's agent");
+    agent_type = "Agent";
+    agent_id = *agent_name;
+    agent_attrs = json::object{{"started_by", caller.id}};
+  }
+
+  // Policy decides task.create: principal = the caller, resource = the Repo.
+  auto bundle = bundle_.load();
+  policy::EntityStore entities;
+  Arena& arena = entities.arena();
+  if (Status s = bundle->actions->AddEntities("task.create", entities); !s) {
+    return MakeError("invalid_catalog",
+                     "the action catalog has no task.create");
+  }
+  const policy::EntityUid* principal_uid =
+      policy::MakeUid(arena, caller.type, caller.id);
+  auto principal_attrs =
+      policy::ValueFromJson(json::value(caller.attrs), arena, "the caller");
+  if (!principal_attrs) return principal_attrs.error();
+  std::vector<const policy::EntityUid*> principal_parents;
+  for (const std::string& g : caller.groups) {
+    const policy::EntityUid* group = policy::MakeUid(arena, "Group", g);
+    principal_parents.push_back(group);
+    (void)entities.Add(group, &kEmptyRecord, &kEmptyRecord, {});
+  }
+  (void)entities.Add(principal_uid, &principal_attrs->AsRecord(),
+                     &kEmptyRecord, principal_parents);
+  const policy::EntityUid* repo_uid = policy::MakeUid(arena, "Repo", *repo);
+  if (const policy::Entity* e = bundle->resources->Find(*repo_uid)) {
+    (void)entities.Add(repo_uid, e->attrs, &kEmptyRecord, e->parents);
+  } else {
+    (void)entities.Add(repo_uid, &kEmptyRecord, &kEmptyRecord, {});
+  }
+  if (Status s = entities.Finalize(); !s) return s.error();
+  json::array label_json;
+  for (const auto& l : labels) label_json.emplace_back(l);
+  json::object ctx{
+      {"now", Seconds(now)},
+      {"edge", "api"},
+      {"environment", *env},
+      {"intent", *intent},
+      {"labels", label_json},
+      {"ttl_seconds", *ttl},
+      {"ticket", json::object{{"id", ticket_id},
+                              {"state", ticket_state},
+                              {"verified", ticket_verified}}}};
+  auto ctx_value = policy::ValueFromJson(json::value(ctx), arena, "context");
+  if (!ctx_value) return ctx_value.error();
+  policy::Request request{principal_uid,
+                          bundle->actions->Uid("task.create"), repo_uid,
+                          &ctx_value->AsRecord()};
+  policy::Response response =
+      policy::Authorize(*bundle->policies, request, entities);
+  json::object decision = policy::ResponseToJson(response);
+  std::string decision_id = NewId('d');
+  decision["decision_id"] = decision_id;
+
+  std::string task_id = NewId('t');
+  std::string jti = NewId('j');
+  audit::Event e;
+  e.type = "authz.decision";
+  e.principal = Uid(caller.type, caller.id);
+  e.action = "task.create";
+  e.resource = Uid("Repo", *repo);
+  e.decision = std::string(policy::DecisionName(response.decision));
+  for (const auto* p : response.determining) {
+    e.determining_policies.emplace_back(p->id);
+  }
+  e.reasons = policy::Reasons(response);
+  e.policy_set_sha256 = bundle->policies->sha256();
+  e.decision_id = decision_id;
+  e.edge = "api";
+  e.detail["context"] = ctx;
+  e.detail["subject"] = caller.subject;
+  e.detail["issuer"] = caller.issuer;
+  if (!ticket_note.empty()) e.detail["ticket_lookup"] = ticket_note;
+  bool allowed = response.decision == policy::Decision::kAllow;
+  if (allowed) e.task_id = task_id;
+  auto latency = [&] {
+    return std::chrono::duration_cast<std::chrono::microseconds>(
+               std::chrono::steady_clock::now() - started)
+        .count();
+  };
+  e.latency_us = latency();
+  if (auto seq = Audit(std::move(e)); !seq) {
+    metrics_.Decision(Outcome::kError, latency());
+    return MakeError("audit_unavailable",
+                     "the audit log is unavailable; no task can start");
+  }
+  if (!allowed) {
+    metrics_.Decision(response.decision == policy::Decision::kDeny
+                          ? Outcome::kDeny
+                          : Outcome::kApprovalRequired,
+                      latency());
+    Reply r;
+    r.status = 403;
+    r.body["error"] = json::object{
+        {"code", "denied"},
+        {"message", "policy does not allow this task to start"}};
+    r.body["decision"] = std::move(decision);
+    return r;
+  }
+
+  store::TaskRecord rec;
+  rec.id = task_id;
+  rec.subject = caller.subject;
+  rec.issuer = caller.issuer;
+  rec.agent_type = agent_type;
+  rec.agent_id = agent_id;
+  rec.agent_attrs = SerializeJson(agent_attrs);
+  rec.owner_type = caller.type;
+  rec.owner_id = caller.id;
+  rec.repo = *repo;
+  rec.environment = *env;
+  rec.intent = *intent;
+  rec.labels = SerializeJson(label_json);
+  rec.ticket_provider = ticket_provider;
+  rec.ticket_id = ticket_id;
+  rec.ticket_state = ticket_state;
+  rec.ticket_verified = ticket_verified;
+  rec.ticket_checked_ms = ticket_id.empty() ? 0 : now;
+  rec.created_ms = now;
+  rec.expires_ms = now + *ttl * 1000;
+  rec.lease_seconds = *lease;
+  rec.heartbeat_ms = now;
+  rec.token_jti = jti;
+
+  json::object claims{{"iss", options_.url},
+                      {"aud", options_.url},
+                      {"sub", caller.subject},
+                      {"tid", task_id},
+                      {"jti", jti},
+                      {"iat", Seconds(now)},
+                      {"nbf", Seconds(now)},
+                      {"exp", Seconds(rec.expires_ms)}};
+  auto token = keyring_->Sign(claims, kTaskTokenType);
+  if (!token) return token.error();
+  if (Status s = state_->InsertTask(rec); !s) return s.error();
+  audit::Event started_event;
+  started_event.type = "task.start";
+  started_event.task_id = task_id;
+  started_event.principal = Uid(caller.type, caller.id);
+  started_event.decision_id = decision_id;
+  started_event.detail["task"] = TaskJson(rec);
+  started_event.detail["jti"] = jti;
+  started_event.detail["kid"] = keyring_->active_kid();
+  if (auto seq = Audit(std::move(started_event)); !seq) {
+    // The task exists but was never handed out: end it.
+    (void)state_->EndTask(task_id, NowMs(), "audit_unavailable");
+    metrics_.Decision(Outcome::kError, latency());
+    return MakeError("audit_unavailable",
+                     "the audit log is unavailable; no task can start");
+  }
+  auto state = std::make_shared<TaskState>();
+  state->labels = labels;
+  state->agent_attrs = std::move(agent_attrs);
+  state->rec = rec;
+  {
+    std::unique_lock lock(mu_);
+    tasks_.emplace(task_id, std::move(state));
+  }
+  metrics_.Decision(Outcome::kAllow, latency());
+  metrics_.TaskStarted();
+  Reply r;
+  r.status = 201;
+  r.body["task"] = TaskJson(rec);
+  r.body["token"] = *token;
+  r.body["expires_at"] = FormatRfc3339(rec.expires_ms);
+  r.body["decision"] = std::move(decision);
+  return r;
+}
+
+Result<json::object> Broker::GetTask(std::string_view id) {
+  auto rec = state_->GetTask(id);
+  if (!rec) return rec.error();
+  if (!*rec) return MakeError("not_found", "no such task");
+  json::object o = TaskJson(**rec);
+  if (auto t = FindActive(id)) {
+    std::string why = InactiveReason(*t, nullptr, NowMs());
+    if (!why.empty()) {
+      o["state"] = "inactive";
+      o["inactive_reason"] = why;
+    }
+  }
+  return json::object{{"task", std::move(o)}};
+}
+
+Result<json::object> Broker::ListTasks(bool active_only, std::size_t limit,
+                                       std::string_view after) {
+  store::TaskFilter f;
+  f.active_only = active_only;
+  f.limit = std::clamp<std::size_t>(limit, 1, 1000);
+  f.after_id = std::string(after);
+  auto rows = state_->ListTasks(f);
+  if (!rows) return rows.error();
+  json::array tasks;
+  for (const auto& r : *rows) tasks.emplace_back(TaskJson(r));
+  json::object o{{"tasks", std::move(tasks)}};
+  if (rows->size() == f.limit) o["next"] = rows->back().id;
+  return o;
+}
+
+Status Broker::EndTaskLocked(const std::string& id, std::int64_t now_ms,
+                             std::string_view actor, std::string_view reason) {
+  auto ended = state_->EndTask(id, now_ms, reason);
+  if (!ended) return ended.error();
+  {
+    std::unique_lock lock(mu_);
+    tasks_.erase(id);
+  }
+  if (*ended) {
+    audit::Event e;
+    e.type = "task.end";
+    e.task_id = id;
+    e.principal = std::string(actor);
+    e.reasons = {std::string(reason)};
+    if (!Audit(std::move(e))) metrics_.AuditFailure();
+  }
+  return {};
+}
+
+Result<json::object> Broker::EndTask(std::string_view id,
+                                     std::string_view actor,
+                                     std::string_view reason) {
+  {
+    std::lock_guard lock(write_mu_);
+    auto rec = state_->GetTask(id);
+    if (!rec) return rec.error();
+    if (!*rec) return MakeError("not_found", "no such task");
+    if ((*rec)->ended_ms == 0) {
+      // Ending a task revokes everything it holds: its token dies with it.
+      if (Status s = EndTaskLocked(std::string(id), NowMs(), actor, reason);
+          !s) {
+        return s.error();
+      }
+    }
+  }
+  return GetTask(id);
+}
+
+Result<json::object> Broker::Heartbeat(std::string_view id) {
+  std::int64_t now = NowMs();
+  std::lock_guard lock(write_mu_);
+  auto t = FindActive(id);
+  if (!t) return MakeError("task_inactive", "the task is not active");
+  std::string why = InactiveReason(*t, nullptr, now);
+  if (!why.empty()) return MakeError("task_inactive", why);
+  if (Status s = state_->Heartbeat(id, now); !s) return s.error();
+  auto next = std::make_shared<TaskState>(*t);
+  next->rec.heartbeat_ms = now;
+  {
+    std::unique_lock l(mu_);
+    tasks_[std::string(id)] = next;
+  }
+  json::object o{{"task", TaskJson(next->rec)}};
+  return o;
+}
+
+std::shared_ptr<const Broker::TaskState> Broker::RefreshTicket(
+    std::shared_ptr<const TaskState> task, std::int64_t now_ms) {
+  const store::TaskRecord& r = task->rec;
+  if (r.ticket_id.empty() || r.ticket_provider.empty()) return task;
+  std::int64_t ttl = tickets_->cache_ms(r.ticket_provider);
+  if (now_ms - r.ticket_checked_ms < ttl) return task;
+  auto next = std::make_shared<TaskState>(*task);
+  auto state = tickets_->Lookup(r.ticket_provider, r.ticket_id, r.repo);
+  next->rec.ticket_checked_ms = now_ms;
+  if (state) {
+    next->rec.ticket_state = *state;
+    next->rec.ticket_verified = true;
+  } else {
+    // Unknown now: policy sees the ticket as unverified until a lookup
+    // succeeds again.
+    next->rec.ticket_verified = false;
+  }
+  (void)state_->UpdateTicket(r.id, next->rec.ticket_state,
+                             next->rec.ticket_verified, now_ms);
+  std::unique_lock lock(mu_);
+  auto it = tasks_.find(r.id);
+  if (it != tasks_.end()) it->second = next;
+  return next;
+}
+
+// --- decisions --------------------------------------------------------------
+
+Result<json::object> Broker::Authorize(const TaskCaller& caller,
+                                       const json::value& body) {
+  auto started = std::chrono::steady_clock::now();
+  auto latency = [&] {
+    return std::chrono::duration_cast<std::chrono::microseconds>(
+               std::chrono::steady_clock::now() - started)
+        .count();
+  };
+  auto invalid = [&](const std::string& message) -> Error {
+    metrics_.Decision(Outcome::kInvalid, 0);
+    return BadRequest(message);
+  };
+  if (!body.is_object()) return invalid("the body must be a JSON object");
+  const json::object& b = body.get_object();
+  if (Status s =
+          OnlyMembers(b, {"action", "resource", "context", "via"}, "the request");
+      !s) {
+    return invalid(s.error().message);
+  }
+  auto action = StringField(b, "action", true, 128);
+  if (!action) return invalid(action.error().message);
+  auto via = StringField(b, "via", false, 16);
+  if (!via) return invalid(via.error().message);
+  std::string edge = "api";
+  if (*via == "hook") {
+    edge = "hook";
+  } else if (!via->empty() && *via != "api") {
+    return invalid("`via` must be \"api\" or \"hook\"");
+  }
+  const json::value* rv = b.if_contains("resource");
+  if (!rv || !rv->is_object())
+    return invalid("`resource` must be an object {type, id, attrs}");
+  const json::object& ro = rv->get_object();
+  if (Status s = OnlyMembers(ro, {"type", "id", "attrs"}, "the resource"); !s) {
+    return invalid(s.error().message);
+  }
+  auto rtype = StringField(ro, "type", true, 128);
+  if (!rtype) return invalid(rtype.error().message);
+  auto rid = StringField(ro, "id", true, 1024);
+  if (!rid) return invalid(rid.error().message);
+  if (*rtype == "Repo") {
+    auto c = CanonicalRepo(*rid);
+    if (!c) return invalid(c.error().message);
+    *rid = std::move(*c);
+  } else if (*rtype == "Host") {
+    auto c = CanonicalHost(*rid);
+    if (!c) return invalid(c.error().message);
+    *rid = std::move(*c);
+  }
+  const json::value* rattrs = ro.if_contains("attrs");
+  if (rattrs && !rattrs->is_object())
+    return invalid("`resource.attrs` must be an object");
+  json::object ctx;
+  if (const json::value* cv = b.if_contains("context")) {
+    if (!cv->is_object()) return invalid("`context` must be an object");
+    ctx = cv->get_object();
+  }
+  for (const auto& [k, v] : ctx) {
+    if (kReservedContextKeys.count(k)) {
+      return invalid("the context key `" + std::string(k) +
+                     "` is set by tether, not by a caller");
+    }
+  }
+  std::string ref_task;
+  if (const json::value* refv = ctx.if_contains("ref")) {
+    if (!refv->is_string()) return invalid("`context.ref` must be a string");
+    auto ref = CanonicalRef(refv->get_string());
+    if (!ref) return invalid(ref.error().message);
+    ref_task = RefTask(*ref);
+    ctx["ref"] = *ref;
+  }
+  // The request as the caller stated it, canonicalized: what an approval
+  // will be bound to.
+  json::object digest_input{
+      {"task", caller.task_id},
+      {"action", *action},
+      {"resource", json::object{{"type", *rtype}, {"id", *rid}}},
+      {"context", ctx}};
+  if (rattrs) {
+    digest_input["resource"].get_object()["attrs"] = *rattrs;
+  }
+  auto canonical = CanonicalJson(digest_input);
+  if (!canonical) return invalid(canonical.error().message);
+  std::string request_digest = HexEncode(Sha256(*canonical));
+
+  std::int64_t now = NowMs();
+  ctx["now"] = Seconds(now);
+  ctx["edge"] = edge;
+  if (!ref_task.empty()) ctx["ref_task"] = EntityJson("Task", ref_task);
+
+  auto bundle = bundle_.load();
+  std::string decision_id = NewId('d');
+  audit::Event e;
+  e.type = "authz.decision";
+  e.task_id = caller.task_id;
+  e.principal = Uid("Task", caller.task_id);
+  e.action = *action;
+  e.resource = Uid(*rtype, *rid);
+  e.policy_set_sha256 = bundle->policies->sha256();
+  e.decision_id = decision_id;
+  e.request_digest = request_digest;
+  e.edge = edge;
+  e.detail["context"] = ctx;
+  if (rattrs) e.detail["resource_attrs"] = *rattrs;
+
+  // Denials decided before policy: inactive task, unknown action or type.
+  auto deny = [&](const std::string& reason) -> json::object {
+    json::object d{{"decision", "deny"},
+                   {"determining_policies", json::array{}},
+                   {"errors", json::array{}},
+                   {"reasons", json::array{json::value(reason)}},
+                   {"approval", nullptr},
+                   {"decision_id", decision_id}};
+    e.decision = "deny";
+    e.reasons = {reason};
+    e.latency_us = latency();
+    if (!Audit(std::move(e))) {
+      metrics_.Decision(Outcome::kError, latency());
+      d["reasons"].get_array().emplace_back(
+          "the audit log is unavailable; nothing is allowed until it is "
+          "repaired");
+      return d;
+    }
+    metrics_.Decision(Outcome::kDeny, latency());
+    return d;
+  };
+  auto task = FindActive(caller.task_id);
+  if (!task) return deny("the task is not active");
+  if (std::string why = InactiveReason(*task, &caller, now); !why.empty()) {
+    return deny(why);
+  }
+  if (!bundle->actions->Has(*action)) {
+    return deny("`" + *action + "` is not in the action catalog");
+  }
+  if (!bundle->resources->KnownType(*rtype)) {
+    return deny("`" + *rtype + "` is not a resource type in the catalog");
+  }
+  if (rattrs && !bundle->resources->OpenType(*rtype)) {
+    return invalid("resource type `" + *rtype +
+                   "` does not accept attributes from a caller");
+  }
+  task = RefreshTicket(std::move(task), now);
+  const store::TaskRecord& t = task->rec;
+
+  // Entities: the task, its agent and owner, repo, environment, the
+  // resource (catalog attributes, plus a caller's for open types) and the
+  // action with its groups.
+  policy::EntityStore entities;
+  Arena& arena = entities.arena();
+  if (Status s = bundle->actions->AddEntities(*action, entities); !s) {
+    return s.error();
+  }
+  std::set<std::pair<std::string, std::string>> added;
+  const policy::EntityUid* resource_uid = policy::MakeUid(arena, *rtype, *rid);
+  std::vector<const policy::EntityUid*> catalog_todo;
+  auto add_catalog = [&](const policy::EntityUid* uid,
+                         const policy::RecordData* extra) -> Status {
+    if (!added.emplace(std::string(uid->type), std::string(uid->id)).second)
+      return {};
+    const policy::Entity* ce = bundle->resources->Find(*uid);
+    const policy::RecordData* attrs = ce ? ce->attrs : &kEmptyRecord;
+    if (extra && extra->size) {
+      // Caller attributes add to the catalog's, never override them.
+      std::vector<policy::RecordEntry> merged(attrs->span().begin(),
+                                              attrs->span().end());
+      for (const policy::RecordEntry& x : extra->span()) {
+        if (!attrs->Find(x.key)) merged.push_back(x);
+      }
+      attrs = policy::MakeRecord(arena, merged);
+    }
+    std::vector<const policy::EntityUid*> parents;
+    if (ce) {
+      parents = ce->parents;
+      for (const auto* p : ce->parents) catalog_todo.push_back(p);
+    }
+    return entities.Add(uid, attrs, &kEmptyRecord, std::move(parents));
+  };
+  const policy::RecordData* extra = nullptr;
+  if (rattrs) {
+    auto v = policy::ValueFromJson(*rattrs, arena, "resource attributes");
+    if (!v) return invalid(v.error().message);
+    extra = &v->AsRecord();
+  }
+  if (Status s = add_catalog(resource_uid, extra); !s) {
+    return invalid(s.error().message);
+  }
+  const policy::EntityUid* task_uid = policy::MakeUid(arena, "Task", t.id);
+  const policy::EntityUid* agent_uid =
+      policy::MakeUid(arena, t.agent_type, t.agent_id);
+  const policy::EntityUid* owner_uid =
+      policy::MakeUid(arena, t.owner_type, t.owner_id);
+  const policy::EntityUid* repo_uid = policy::MakeUid(arena, "Repo", t.repo);
+  const policy::EntityUid* env_uid =
+      policy::MakeUid(arena, "Environment", t.environment);
+  (void)add_catalog(repo_uid, nullptr);
+  (void)add_catalog(env_uid, nullptr);
+  while (!catalog_todo.empty()) {
+    const policy::EntityUid* p = catalog_todo.back();
+    catalog_todo.pop_back();
+    if (bundle->resources->Find(*p)) (void)add_catalog(p, nullptr);
+  }
+  json::array labels;
+  for (const auto& l : task->labels) labels.emplace_back(l);
+  json::object task_attrs{
+      {"agent", EntityJson(t.agent_type, t.agent_id)},
+      {"owner", EntityJson(t.owner_type, t.owner_id)},
+      {"repo", EntityJson("Repo", t.repo)},
+      {"environment", EntityJson("Environment", t.environment)},
+      {"labels", std::move(labels)},
+      {"intent", t.intent},
+      {"ticket", json::object{{"id", t.ticket_id},
+                              {"state", t.ticket_state},
+                              {"verified", t.ticket_verified}}}};
+  auto task_value =
+      policy::ValueFromJson(json::value(task_attrs), arena, "the task");
+  if (!task_value) return task_value.error();
+  if (added.emplace("Task", t.id).second) {
+    (void)entities.Add(task_uid, &task_value->AsRecord(), &kEmptyRecord,
+                       {agent_uid});
+  }
+  if (added.emplace(t.agent_type, t.agent_id).second) {
+    auto agent_value = policy::ValueFromJson(json::value(task->agent_attrs),
+                                             arena, "the agent");
+    (void)entities.Add(
+        agent_uid, agent_value ? &agent_value->AsRecord() : &kEmptyRecord,
+        &kEmptyRecord, {});
+  }
+  if (added.emplace(t.owner_type, t.owner_id).second) {
+    (void)entities.Add(owner_uid, &kEmptyRecord, &kEmptyRecord, {});
+  }
+  if (Status s = entities.Finalize(); !s) return invalid(s.error().message);
+  auto ctx_value = policy::ValueFromJson(json::value(ctx), arena, "context");
+  if (!ctx_value) return invalid(ctx_value.error().message);
+  policy::Request request{task_uid, bundle->actions->Uid(*action),
+                          resource_uid, &ctx_value->AsRecord()};
+  policy::Response response =
+      policy::Authorize(*bundle->policies, request, entities);
+  json::object decision = policy::ResponseToJson(response);
+  decision["decision_id"] = decision_id;
+  e.decision = std::string(policy::DecisionName(response.decision));
+  for (const auto* p : response.determining) {
+    e.determining_policies.emplace_back(p->id);
+  }
+  e.reasons = policy::Reasons(response);
+  e.latency_us = latency();
+  if (!Audit(std::move(e))) {
+    // Fail closed: no durable record, no permission.
+    metrics_.Decision(Outcome::kError, latency());
+    return json::object{
+        {"decision", "deny"},
+        {"determining_policies", json::array{}},
+        {"errors", json::array{}},
+        {"reasons",
+         json::array{json::value("the audit log is unavailable; nothing is "
+                                 "allowed until it is repaired")}},
+        {"approval", nullptr},
+        {"decision_id", decision_id}};
+  }
+  metrics_.Decision(response.decision == policy::Decision::kAllow
+                        ? Outcome::kAllow
+                        : response.decision == policy::Decision::kDeny
+                              ? Outcome::kDeny
+                              : Outcome::kApprovalRequired,
+                    latency());
+  return decision;
+}
+
+Result<std::uint64_t> Broker::Audit(audit::Event event) {
+  auto seq = audit_.log->Append(std::move(event));
+  if (!seq) metrics_.AuditFailure();
+  return seq;
+}
+
+// --- administration ---------------------------------------------------------
+
+Result<json::object> Broker::Revoke(const Principal& actor,
+                                    const json::value& body) {
+  if (!body.is_object()) return BadRequest("the body must be a JSON object");
+  const json::object& b = body.get_object();
+  if (Status s = OnlyMembers(
+          b, {"task", "token", "identity", "all", "before", "reason"},
+          "the revocation");
+      !s) {
+    return s.error();
+  }
+  int kinds = 0;
+  store::RevocationRecord r;
+  for (const char* k : {"task", "token", "identity"}) {
+    if (const json::value* v = b.if_contains(k)) {
+      if (!v->is_string() || v->get_string().empty() ||
+          v->get_string().size() > 2048) {
+        return BadRequest("`" + std::string(k) + "` must be a non-empty string");
+      }
+      r.kind = k;
+      r.value = std::string(v->get_string());
+      ++kinds;
+    }
+  }
+  std::int64_t now = NowMs();
+  if (const json::value* v = b.if_contains("all")) {
+    if (!v->is_bool() || !v->get_bool())
+      return BadRequest("`all` must be true");
+    r.kind = "all";
+    r.before_ms = now;
+    ++kinds;
+    if (const json::value* bv = b.if_contains("before")) {
+      if (!bv->is_string()) return BadRequest("`before` must be a time");
+      auto t = ParseTimeMs(bv->get_string());
+      if (!t) return BadRequest(t.error().message);
+      r.before_ms = *t;
+    }
+  } else if (b.contains("before")) {
+    return BadRequest("`before` goes with `all`");
+  }
+  if (kinds != 1) {
+    return BadRequest(
+        "name exactly one of `task`, `token`, `identity` or `all`");
+  }
+  auto reason = StringField(b, "reason", false, 1024);
+  if (!reason) return reason.error();
+  r.reason = *reason;
+  r.created_ms = now;
+  r.created_by = Uid(actor.type, actor.id);
+  if (r.kind == "task") {
+    auto rec = state_->GetTask(r.value);
+    if (!rec) return rec.error();
+    if (!*rec) return MakeError("not_found", "no such task");
+  }
+  std::vector<std::string> ended;
+  {
+    std::lock_guard lock(write_mu_);
+    auto id = state_->InsertRevocation(r);
+    if (!id) return id.error();
+    r.id = *id;
+    std::vector<std::string> affected;
+    {
+      std::unique_lock l(mu_);
+      if (r.kind == "task") revoked_.tasks.insert(r.value);
+      if (r.kind == "token") revoked_.tokens.insert(r.value);
+      if (r.kind == "identity") revoked_.subjects.insert(r.value);
+      if (r.kind == "all")
+        revoked_.all_before_ms = std::max(revoked_.all_before_ms, r.before_ms);
+      for (const auto& [tid, t] : tasks_) {
+        bool hit = (r.kind == "task" && tid == r.value) ||
+                   (r.kind == "token" && t->rec.token_jti == r.value) ||
+                   (r.kind == "identity" && t->rec.subject == r.value) ||
+                   (r.kind == "all" && t->rec.created_ms < r.before_ms);
+        if (hit) affected.push_back(tid);
+      }
+    }
+    audit::Event e;
+    e.type = "revocation";
+    e.principal = r.created_by;
+    if (r.kind == "task") e.task_id = r.value;
+    e.reasons = {r.reason};
+    e.detail["kind"] = r.kind;
+    e.detail["value"] = r.value;
+    if (r.kind == "all") e.detail["before"] = FormatRfc3339(r.before_ms);
+    e.detail["revocation_id"] = r.id;
+    if (!Audit(std::move(e))) metrics_.AuditFailure();
+    for (const std::string& tid : affected) {
+      if (EndTaskLocked(tid, now, r.created_by, "revoked")) {
+        ended.push_back(tid);
+      }
+    }
+  }
+  json::array ended_json;
+  for (const auto& id : ended) ended_json.emplace_back(id);
+  json::object out{{"revocation",
+                    json::object{{"id", r.id},
+                                 {"kind", r.kind},
+                                 {"value", r.value},
+                                 {"created_at", FormatRfc3339(r.created_ms)},
+                                 {"created_by", r.created_by},
+                                 {"reason", r.reason}}},
+                   {"ended_tasks", std::move(ended_json)}};
+  if (r.kind == "all") {
+    out["revocation"].get_object()["before"] = FormatRfc3339(r.before_ms);
+  }
+  return out;
+}
+
+Result<json::object> Broker::Reload(std::string_view actor) {
+  std::lock_guard lock(reload_mu_);
+  auto bundle = LoadPolicyBundle(options_.config);
+  audit::Event e;
+  e.type = "policy.reload";
+  e.principal = std::string(actor);
+  if (!bundle) {
+    // The old set stays in force.
+    e.reasons = {"rejected: " + bundle.error().message};
+    (void)Audit(std::move(e));
+    return bundle.error();
+  }
+  std::string old_sha = bundle_.load()->policies->sha256();
+  e.policy_set_sha256 = (*bundle)->policies->sha256();
+  e.detail["previous_sha256"] = old_sha;
+  e.detail["policies"] = (*bundle)->policies->size();
+  if (!Audit(std::move(e))) {
+    return MakeError("audit_unavailable",
+                     "the audit log is unavailable; the policy set was not "
+                     "changed");
+  }
+  bundle_.store(*bundle);
+  return json::object{{"policy_set_sha256", (*bundle)->policies->sha256()},
+                      {"previous_sha256", old_sha},
+                      {"policies", (*bundle)->policies->size()}};
+}
+
+Result<json::object> Broker::RotateKeys(std::string_view actor) {
+  auto kid = keyring_->Rotate(NowMs());
+  if (!kid) return kid.error();
+  audit::Event e;
+  e.type = "key.rotate";
+  e.principal = std::string(actor);
+  e.detail["kid"] = *kid;
+  if (!Audit(std::move(e))) metrics_.AuditFailure();
+  return json::object{{"kid", *kid}};
+}
+
+Result<json::object> Broker::CreateOperatorToken(const Principal& actor,
+                                                 const json::value& body) {
+  if (!body.is_object()) return BadRequest("the body must be a JSON object");
+  const json::object& b = body.get_object();
+  if (Status s = OnlyMembers(b, {"name", "role", "groups"}, "the token"); !s)
+    return s.error();
+  auto name = StringField(b, "name", true, 64);
+  if (!name) return name.error();
+  auto role = StringField(b, "role", true, 16);
+  if (!role) return role.error();
+  std::vector<std::string> groups;
+  if (const json::value* g = b.if_contains("groups")) {
+    if (!g->is_array() || g->get_array().size() > 64)
+      return BadRequest("`groups` must be a list of at most 64 strings");
+    for (const json::value& v : g->get_array()) {
+      if (!v.is_string()) return BadRequest("`groups` must be strings");
+      groups.emplace_back(v.get_string());
+    }
+  }
+  if (operators_.HasName(*name)) {
+    return MakeError("conflict", "an operator named `" + *name +
+                                     "` already exists");
+  }
+  auto made = identity::MakeOperatorToken(*name, *role, groups, NowMs());
+  if (!made) return made.error();
+  audit::Event e;
+  e.type = "token.create";
+  e.principal = Uid(actor.type, actor.id);
+  e.detail["name"] = *name;
+  e.detail["role"] = *role;
+  json::array gj;
+  for (const auto& g : groups) gj.emplace_back(g);
+  e.detail["groups"] = gj;
+  if (!Audit(std::move(e))) {
+    return MakeError("audit_unavailable",
+                     "the audit log is unavailable; no token was created");
+  }
+  if (Status s = state_->InsertOperator(made->record); !s) return s.error();
+  operators_.Put(made->record);
+  return json::object{{"name", *name},
+                      {"role", *role},
+                      {"groups", gj},
+                      {"token", made->token}};
+}
+
+std::string Broker::MetricsText() const {
+  std::int64_t active;
+  {
+    std::shared_lock lock(mu_);
+    active = static_cast<std::int64_t>(tasks_.size());
+  }
+  return metrics_.Render(
+      active, static_cast<std::int64_t>(bundle_.load()->policies->size()));
+}
+
+bool Broker::Ready() const {
+  return bundle_.load() != nullptr && !audit_.log->failure().has_value();
+}
+
+// --- expiry -----------------------------------------------------------------
+
+void Broker::ReapLoop() {
+  std::unique_lock lock(reap_mu_);
+  while (!stop_) {
+    reap_cv_.wait_for(lock,
+                      std::chrono::milliseconds(options_.reap_interval_ms));
+    if (stop_) break;
+    lock.unlock();
+    ReapOnce(NowMs());
+    lock.lock();
+  }
+}
+
+void Broker::ReapOnce(std::int64_t now_ms) {
+  std::vector<std::pair<std::string, std::string>> due;
+  {
+    std::shared_lock lock(mu_);
+    for (const auto& [id, t] : tasks_) {
+      if (now_ms >= t->rec.expires_ms) {
+        due.emplace_back(id, "expired");
+      } else if (t->rec.lease_seconds > 0 &&
+                 now_ms > t->rec.heartbeat_ms + t->rec.lease_seconds * 1000) {
+        due.emplace_back(id, "lease_lapsed");
+      }
+    }
+  }
+  if (due.empty()) return;
+  std::lock_guard lock(write_mu_);
+  for (const auto& [id, reason] : due) {
+    (void)EndTaskLocked(id, now_ms, "tether", reason);
+  }
+}
+
+}  // namespace tether::broker

@@ -1,0 +1,191 @@
+// The broker: tasks, task tokens, request-time authorization and revocation
+// (DESIGN.md, "Flow"). Every edge turns a request into one call here; the
+// broker decides with the policy engine and leaves one audit event.
+//
+// Decisions are made from memory (active tasks, revocations, the verified
+// token cache and the policy bundle); tether.db is written when tasks start
+// and end and when revocations arrive, before the answer is given, so a
+// restart loses nothing acknowledged. Revocation takes effect for the very
+// next request.
+//
+// Thread-safe. Calls may block on durable audit writes (and, when a cached
+// ticket state is stale, on the ticket provider).
+#ifndef TETHER_BROKER_BROKER_H_
+#define TETHER_BROKER_BROKER_H_
+
+#include <atomic>
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+
+#include "audit/setup.h"
+#include "broker/catalog.h"
+#include "broker/keyring.h"
+#include "broker/metrics.h"
+#include "broker/tickets.h"
+#include "core/config.h"
+#include "core/result.h"
+#include "identity/operator_token.h"
+#include "identity/principal.h"
+#include "identity/workload.h"
+#include "store/state.h"
+
+namespace tether::broker {
+
+// A verified task token.
+struct TaskCaller {
+  std::string task_id;
+  std::string jti;
+  std::string subject;
+  std::int64_t exp = 0;
+};
+
+// A result that is an answer, not an error, but not a success either (a
+// denied task.create): the API sends `body` with `status`.
+struct Reply {
+  int status = 200;
+  boost::json::object body;
+};
+
+struct BrokerOptions {
+  Config config;
+  std::string url;  // the broker's public URL (token issuer and audience)
+  // Shortens the reaper's period (tests).
+  std::int64_t reap_interval_ms = 1000;
+};
+
+class Broker {
+ public:
+  // Opens tether.db and the audit log, loads keys, policies and catalogs.
+  // Error codes: "invalid_config", "invalid_policy", "invalid_catalog",
+  // "insecure_key_file", store errors.
+  static Result<std::unique_ptr<Broker>> Open(BrokerOptions options);
+  ~Broker();
+  Broker(const Broker&) = delete;
+  Broker& operator=(const Broker&) = delete;
+
+  // The admin token created at first start (empty afterwards).
+  const std::string& bootstrap_admin_token() const { return bootstrap_token_; }
+  const std::string& url() const { return options_.url; }
+
+  // --- identity ---------------------------------------------------------
+  // An operator token or a workload identity JWT. "identity_rejected"
+  // (audited) on failure.
+  Result<identity::Principal> AuthenticateBearer(std::string_view token,
+                                                 std::string_view edge,
+                                                 std::string_view remote);
+  // A client certificate's SPIFFE ID (mTLS).
+  Result<identity::Principal> AuthenticateX509(std::string_view spiffe_id,
+                                               std::string_view remote);
+  // A task token: signature, type, issuer, audience, expiry. Revocation and
+  // task state are checked by each operation. "invalid_token" (audited).
+  Result<TaskCaller> AuthenticateTask(std::string_view token,
+                                      std::string_view remote);
+  // True if `token` claims to be one of tether's task tokens (by its
+  // header), so the API can route it without trying every verifier.
+  static bool LooksLikeTaskToken(std::string_view token);
+
+  // --- tasks ------------------------------------------------------------
+  Result<Reply> CreateTask(const identity::Principal& caller,
+                           const boost::json::value& body);
+  Result<boost::json::object> GetTask(std::string_view id);
+  // Query: active=true|false, limit, after.
+  Result<boost::json::object> ListTasks(bool active_only, std::size_t limit,
+                                        std::string_view after);
+  Result<boost::json::object> EndTask(std::string_view id,
+                                      std::string_view actor,
+                                      std::string_view reason);
+  Result<boost::json::object> Heartbeat(std::string_view id);
+  // "task_inactive" when the caller's task has ended, expired or was
+  // revoked (so a task token cannot even read its own task then).
+  Status CheckTaskActive(const TaskCaller& caller);
+
+  // --- decisions --------------------------------------------------------
+  // The Decision JSON of DESIGN.md. Errors: "invalid_request" (400).
+  Result<boost::json::object> Authorize(const TaskCaller& caller,
+                                        const boost::json::value& body);
+
+  // --- administration ---------------------------------------------------
+  Result<boost::json::object> Revoke(const identity::Principal& actor,
+                                     const boost::json::value& body);
+  Result<boost::json::object> Reload(std::string_view actor);
+  Result<boost::json::object> RotateKeys(std::string_view actor);
+  Result<boost::json::object> CreateOperatorToken(
+      const identity::Principal& actor, const boost::json::value& body);
+
+  std::string Jwks() const { return keyring_->Jwks(); }
+  std::string MetricsText() const;
+  // Ready: policies loaded and the audit log writable.
+  bool Ready() const;
+  Metrics& metrics() { return metrics_; }
+  audit::AuditLog& audit_log() { return *audit_.log; }
+
+ private:
+  struct TaskState;
+  struct Revoked {
+    std::set<std::string, std::less<>> tasks, tokens, subjects;
+    std::int64_t all_before_ms = 0;
+  };
+
+  explicit Broker(BrokerOptions options);
+  Status Init();
+  void ReapLoop();
+  void ReapOnce(std::int64_t now_ms);
+  std::shared_ptr<const TaskState> FindActive(std::string_view id) const;
+  // Why the task may not act, or "" if it may.
+  std::string InactiveReason(const TaskState& t, const TaskCaller* caller,
+                             std::int64_t now_ms) const;
+  Status EndTaskLocked(const std::string& id, std::int64_t now_ms,
+                       std::string_view actor, std::string_view reason);
+  Result<std::uint64_t> Audit(audit::Event event);
+  std::shared_ptr<const TaskState> RefreshTicket(
+      std::shared_ptr<const TaskState> task, std::int64_t now_ms);
+  boost::json::object TaskJson(const store::TaskRecord& t) const;
+  void RejectIdentity(std::string_view edge, std::string_view remote,
+                      const std::string& why);
+
+  BrokerOptions options_;
+  std::unique_ptr<store::StateStore> state_;
+  audit::AuditSystem audit_;
+  std::unique_ptr<SigningKeyring> keyring_;
+  std::unique_ptr<identity::WorkloadVerifier> workloads_;
+  identity::OperatorDirectory operators_;
+  std::unique_ptr<TicketProviders> tickets_;
+  std::atomic<std::shared_ptr<const PolicyBundle>> bundle_;
+  std::mutex reload_mu_;
+  Metrics metrics_;
+  std::string bootstrap_token_;
+
+  // Active tasks and revocations: read on every decision.
+  mutable std::shared_mutex mu_;
+  std::unordered_map<std::string, std::shared_ptr<const TaskState>>
+      tasks_;        // guarded by mu_
+  Revoked revoked_;  // guarded by mu_
+  // Serializes task ends and revocations (state DB writes + map updates).
+  std::mutex write_mu_;
+
+  // Verified task tokens by SHA-256 of the token text.
+  struct CachedToken {
+    TaskCaller caller;
+  };
+  mutable std::mutex cache_mu_;
+  std::unordered_map<std::string, CachedToken> token_cache_;  // guarded
+
+  std::mutex reap_mu_;
+  std::condition_variable reap_cv_;
+  bool stop_ = false;  // guarded by reap_mu_
+  std::thread reaper_;
+};
+
+}  // namespace tether::broker
+
+#endif  // TETHER_BROKER_BROKER_H_
