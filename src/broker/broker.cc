@@ -5,9 +5,10 @@
 #include <cstdio>
 #include <filesystem>
 
-#include "broker/canonical.h"
+#include "audit/verify.h"
 #include "core/canonical_json.h"
 #include "core/crypto.h"
+#include "core/entity_ids.h"
 #include "core/json.h"
 #include "core/time.h"
 #include "policy/authorizer.h"
@@ -90,8 +91,8 @@ bool ValidLabel(std::string_view s) {
   if (s.empty() || s.size() > 64) return false;
   for (char c : s) {
     if (!(std::islower(static_cast<unsigned char>(c)) ||
-          std::isdigit(static_cast<unsigned char>(c)) || c == '_' ||
-          c == '-' || c == '.' || c == ':')) {
+          std::isdigit(static_cast<unsigned char>(c)) || c == '_' || c == '-' ||
+          c == '.' || c == ':')) {
       return false;
     }
   }
@@ -101,8 +102,8 @@ bool ValidLabel(std::string_view s) {
 bool ValidEnvironment(std::string_view s) {
   if (s.empty() || s.size() > 64) return false;
   for (char c : s) {
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' ||
-          c == '-' || c == '.')) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' ||
+          c == '.')) {
       return false;
     }
   }
@@ -161,8 +162,8 @@ Status Broker::Init() {
   std::error_code ec;
   std::filesystem::create_directories(config.data_dir, ec);
   if (ec) {
-    return MakeError("store_io", "cannot create " + config.data_dir + ": " +
-                                     ec.message());
+    return MakeError("store_io",
+                     "cannot create " + config.data_dir + ": " + ec.message());
   }
   auto bundle = LoadPolicyBundle(config);
   if (!bundle) return bundle.error();
@@ -175,15 +176,14 @@ Status Broker::Init() {
   audit_ = std::move(*audit);
   std::string keys_dir =
       config.keys.dir.empty() ? audit::KeysDir(config) : config.keys.dir;
-  std::int64_t retain_ms =
-      (config.server.max_task_ttl_seconds + config.identity.leeway_seconds +
-       60) *
-      1000;
+  std::int64_t retain_ms = (config.server.max_task_ttl_seconds +
+                            config.identity.leeway_seconds + 60) *
+                           1000;
   auto ring = SigningKeyring::Open(*state_, keys_dir, retain_ms, NowMs());
   if (!ring) return ring.error();
   keyring_ = std::move(*ring);
-  auto workloads = identity::WorkloadVerifier::Create(config.identity,
-                                                      options_.url);
+  auto workloads =
+      identity::WorkloadVerifier::Create(config.identity, options_.url);
   if (!workloads) return workloads.error();
   workloads_ = std::move(*workloads);
   auto tickets = TicketProviders::Create(config.tickets);
@@ -248,10 +248,9 @@ void Broker::RejectIdentity(std::string_view edge, std::string_view remote,
 Result<Principal> Broker::AuthenticateBearer(std::string_view token,
                                              std::string_view edge,
                                              std::string_view remote) {
-  Result<Principal> p =
-      identity::LooksLikeOperatorToken(token)
-          ? operators_.Verify(token)
-          : workloads_->Verify(token, Seconds(NowMs()));
+  Result<Principal> p = identity::LooksLikeOperatorToken(token)
+                            ? operators_.Verify(token)
+                            : workloads_->Verify(token, Seconds(NowMs()));
   if (!p) {
     RejectIdentity(edge, remote, p.error().message);
     return p;
@@ -340,8 +339,7 @@ std::shared_ptr<const Broker::TaskState> Broker::FindActive(
   return it == tasks_.end() ? nullptr : it->second;
 }
 
-std::string Broker::InactiveReason(const TaskState& t,
-                                   const TaskCaller* caller,
+std::string Broker::InactiveReason(const TaskState& t, const TaskCaller* caller,
                                    std::int64_t now_ms) const {
   const store::TaskRecord& r = t.rec;
   if (r.ended_ms != 0) return "the task has ended (" + r.end_reason + ")";
@@ -355,8 +353,8 @@ std::string Broker::InactiveReason(const TaskState& t,
   if (r.created_ms < revoked_.all_before_ms)
     return "every task started before " +
            FormatRfc3339(revoked_.all_before_ms) + " was revoked";
-  if (caller && (revoked_.tokens.count(caller->jti) ||
-                 caller->jti != r.token_jti)) {
+  if (caller &&
+      (revoked_.tokens.count(caller->jti) || caller->jti != r.token_jti)) {
     return "the task token was revoked";
   }
   return {};
@@ -410,11 +408,11 @@ Result<Reply> Broker::CreateTask(const Principal& caller,
   auto started = std::chrono::steady_clock::now();
   if (!body.is_object()) return BadRequest("the body must be a JSON object");
   const json::object& b = body.get_object();
-  if (Status s = OnlyMembers(b,
-                             {"repo", "ticket", "environment", "intent",
-                              "labels", "ttl_seconds", "lease_seconds",
-                              "agent"},
-                             "the task");
+  if (Status s =
+          OnlyMembers(b,
+                      {"repo", "ticket", "environment", "intent", "labels",
+                       "ttl_seconds", "lease_seconds", "agent"},
+                      "the task");
       !s) {
     return s.error();
   }
@@ -444,8 +442,7 @@ Result<Reply> Broker::CreateTask(const Principal& caller,
       return BadRequest("`labels` must be a list of at most 64 strings");
     for (const json::value& l : lv->get_array()) {
       if (!l.is_string() || !ValidLabel(l.get_string())) {
-        return BadRequest(
-            "a label is 1-64 characters of a-z 0-9 _ - . :");
+        return BadRequest("a label is 1-64 characters of a-z 0-9 _ - . :");
       }
       labels.emplace_back(l.get_string());
     }
@@ -518,8 +515,8 @@ Result<Reply> Broker::CreateTask(const Principal& caller,
     principal_parents.push_back(group);
     (void)entities.Add(group, &kEmptyRecord, &kEmptyRecord, {});
   }
-  (void)entities.Add(principal_uid, &principal_attrs->AsRecord(),
-                     &kEmptyRecord, principal_parents);
+  (void)entities.Add(principal_uid, &principal_attrs->AsRecord(), &kEmptyRecord,
+                     principal_parents);
   const policy::EntityUid* repo_uid = policy::MakeUid(arena, "Repo", *repo);
   if (const policy::Entity* e = bundle->resources->Find(*repo_uid)) {
     (void)entities.Add(repo_uid, e->attrs, &kEmptyRecord, e->parents);
@@ -529,21 +526,19 @@ Result<Reply> Broker::CreateTask(const Principal& caller,
   if (Status s = entities.Finalize(); !s) return s.error();
   json::array label_json;
   for (const auto& l : labels) label_json.emplace_back(l);
-  json::object ctx{
-      {"now", Seconds(now)},
-      {"edge", "api"},
-      {"environment", *env},
-      {"intent", *intent},
-      {"labels", label_json},
-      {"ttl_seconds", *ttl},
-      {"ticket", json::object{{"id", ticket_id},
-                              {"state", ticket_state},
-                              {"verified", ticket_verified}}}};
+  json::object ctx{{"now", Seconds(now)},
+                   {"edge", "api"},
+                   {"environment", *env},
+                   {"intent", *intent},
+                   {"labels", label_json},
+                   {"ttl_seconds", *ttl},
+                   {"ticket", json::object{{"id", ticket_id},
+                                           {"state", ticket_state},
+                                           {"verified", ticket_verified}}}};
   auto ctx_value = policy::ValueFromJson(json::value(ctx), arena, "context");
   if (!ctx_value) return ctx_value.error();
-  policy::Request request{principal_uid,
-                          bundle->actions->Uid("task.create"), repo_uid,
-                          &ctx_value->AsRecord()};
+  policy::Request request{principal_uid, bundle->actions->Uid("task.create"),
+                          repo_uid, &ctx_value->AsRecord()};
   policy::Response response =
       policy::Authorize(*bundle->policies, request, entities);
   json::object decision = policy::ResponseToJson(response);
@@ -589,9 +584,9 @@ Result<Reply> Broker::CreateTask(const Principal& caller,
                       latency());
     Reply r;
     r.status = 403;
-    r.body["error"] = json::object{
-        {"code", "denied"},
-        {"message", "policy does not allow this task to start"}};
+    r.body["error"] =
+        json::object{{"code", "denied"},
+                     {"message", "policy does not allow this task to start"}};
     r.body["decision"] = std::move(decision);
     return r;
   }
@@ -792,8 +787,8 @@ Result<json::object> Broker::Authorize(const TaskCaller& caller,
   };
   if (!body.is_object()) return invalid("the body must be a JSON object");
   const json::object& b = body.get_object();
-  if (Status s =
-          OnlyMembers(b, {"action", "resource", "context", "via"}, "the request");
+  if (Status s = OnlyMembers(b, {"action", "resource", "context", "via"},
+                             "the request");
       !s) {
     return invalid(s.error().message);
   }
@@ -1001,9 +996,9 @@ Result<json::object> Broker::Authorize(const TaskCaller& caller,
   if (added.emplace(t.agent_type, t.agent_id).second) {
     auto agent_value = policy::ValueFromJson(json::value(task->agent_attrs),
                                              arena, "the agent");
-    (void)entities.Add(
-        agent_uid, agent_value ? &agent_value->AsRecord() : &kEmptyRecord,
-        &kEmptyRecord, {});
+    (void)entities.Add(agent_uid,
+                       agent_value ? &agent_value->AsRecord() : &kEmptyRecord,
+                       &kEmptyRecord, {});
   }
   if (added.emplace(t.owner_type, t.owner_id).second) {
     (void)entities.Add(owner_uid, &kEmptyRecord, &kEmptyRecord, {});
@@ -1011,8 +1006,8 @@ Result<json::object> Broker::Authorize(const TaskCaller& caller,
   if (Status s = entities.Finalize(); !s) return invalid(s.error().message);
   auto ctx_value = policy::ValueFromJson(json::value(ctx), arena, "context");
   if (!ctx_value) return invalid(ctx_value.error().message);
-  policy::Request request{task_uid, bundle->actions->Uid(*action),
-                          resource_uid, &ctx_value->AsRecord()};
+  policy::Request request{task_uid, bundle->actions->Uid(*action), resource_uid,
+                          &ctx_value->AsRecord()};
   policy::Response response =
       policy::Authorize(*bundle->policies, request, entities);
   json::object decision = policy::ResponseToJson(response);
@@ -1038,9 +1033,9 @@ Result<json::object> Broker::Authorize(const TaskCaller& caller,
   }
   metrics_.Decision(response.decision == policy::Decision::kAllow
                         ? Outcome::kAllow
-                        : response.decision == policy::Decision::kDeny
-                              ? Outcome::kDeny
-                              : Outcome::kApprovalRequired,
+                    : response.decision == policy::Decision::kDeny
+                        ? Outcome::kDeny
+                        : Outcome::kApprovalRequired,
                     latency());
   return decision;
 }
@@ -1069,7 +1064,8 @@ Result<json::object> Broker::Revoke(const Principal& actor,
     if (const json::value* v = b.if_contains(k)) {
       if (!v->is_string() || v->get_string().empty() ||
           v->get_string().size() > 2048) {
-        return BadRequest("`" + std::string(k) + "` must be a non-empty string");
+        return BadRequest("`" + std::string(k) +
+                          "` must be a non-empty string");
       }
       r.kind = k;
       r.value = std::string(v->get_string());
@@ -1146,14 +1142,14 @@ Result<json::object> Broker::Revoke(const Principal& actor,
   }
   json::array ended_json;
   for (const auto& id : ended) ended_json.emplace_back(id);
-  json::object out{{"revocation",
-                    json::object{{"id", r.id},
-                                 {"kind", r.kind},
-                                 {"value", r.value},
-                                 {"created_at", FormatRfc3339(r.created_ms)},
-                                 {"created_by", r.created_by},
-                                 {"reason", r.reason}}},
-                   {"ended_tasks", std::move(ended_json)}};
+  json::object out{
+      {"revocation", json::object{{"id", r.id},
+                                  {"kind", r.kind},
+                                  {"value", r.value},
+                                  {"created_at", FormatRfc3339(r.created_ms)},
+                                  {"created_by", r.created_by},
+                                  {"reason", r.reason}}},
+      {"ended_tasks", std::move(ended_json)}};
   if (r.kind == "all") {
     out["revocation"].get_object()["before"] = FormatRfc3339(r.before_ms);
   }
@@ -1218,8 +1214,8 @@ Result<json::object> Broker::CreateOperatorToken(const Principal& actor,
     }
   }
   if (operators_.HasName(*name)) {
-    return MakeError("conflict", "an operator named `" + *name +
-                                     "` already exists");
+    return MakeError("conflict",
+                     "an operator named `" + *name + "` already exists");
   }
   auto made = identity::MakeOperatorToken(*name, *role, groups, NowMs());
   if (!made) return made.error();
@@ -1237,10 +1233,53 @@ Result<json::object> Broker::CreateOperatorToken(const Principal& actor,
   }
   if (Status s = state_->InsertOperator(made->record); !s) return s.error();
   operators_.Put(made->record);
-  return json::object{{"name", *name},
-                      {"role", *role},
-                      {"groups", gj},
-                      {"token", made->token}};
+  return json::object{
+      {"name", *name}, {"role", *role}, {"groups", gj}, {"token", made->token}};
+}
+
+Result<json::object> Broker::QueryAudit(audit::EventFilter filter) {
+  store::SqliteOptions o;
+  o.read_only = true;
+  auto db = store::SqliteDb::Open(audit::AuditDbPath(options_.config), o);
+  if (!db) return db.error();
+  filter.limit = std::clamp<std::int64_t>(filter.limit, 1, 10'000);
+  auto rows = audit::QueryEvents(**db, filter);
+  if (!rows) return rows.error();
+  json::array events;
+  for (const audit::EventRow& r : *rows) {
+    auto body = ParseJson(r.body);
+    json::object o =
+        body && body->is_object() ? body->get_object() : json::object{};
+    o["seq"] = r.seq;
+    events.emplace_back(std::move(o));
+  }
+  json::object out{{"events", std::move(events)}};
+  if (static_cast<std::int64_t>(rows->size()) == filter.limit) {
+    out["next"] = rows->back().seq;
+  }
+  return out;
+}
+
+Result<json::object> Broker::VerifyAudit() {
+  store::SqliteOptions o;
+  o.read_only = true;
+  auto db = store::SqliteDb::Open(audit::AuditDbPath(options_.config), o);
+  if (!db) return db.error();
+  audit::VerifyOptions vo;
+  vo.public_keys = {audit_.log->public_key()};
+  vo.threads = 1;
+  auto report = audit::Verify(**db, vo);
+  if (!report) return report.error();
+  json::object out{{"ok", report->ok},
+                   {"records", report->records},
+                   {"last_seq", report->last_seq},
+                   {"checkpoints", report->checkpoints},
+                   {"last_checkpoint_seq", report->last_checkpoint_seq}};
+  if (!report->ok) {
+    out["first_bad_seq"] = report->first_bad_seq;
+    out["problem"] = report->problem;
+  }
+  return out;
 }
 
 std::string Broker::MetricsText() const {

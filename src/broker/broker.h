@@ -27,6 +27,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "audit/query.h"
 #include "audit/setup.h"
 #include "broker/catalog.h"
 #include "broker/keyring.h"
@@ -121,6 +122,11 @@ class Broker {
   Result<boost::json::object> RotateKeys(std::string_view actor);
   Result<boost::json::object> CreateOperatorToken(
       const identity::Principal& actor, const boost::json::value& body);
+
+  // The audit log, read back (auditors): {"events": [...], "next": seq}.
+  Result<boost::json::object> QueryAudit(audit::EventFilter filter);
+  // Verifies the whole chain and its checkpoints.
+  Result<boost::json::object> VerifyAudit();
 
   std::string Jwks() const { return keyring_->Jwks(); }
   std::string MetricsText() const;

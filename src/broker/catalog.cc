@@ -22,8 +22,8 @@ bool ValidActionName(std::string_view s) {
   if (s.empty() || s.size() > 128) return false;
   for (char c : s) {
     if (!(std::islower(static_cast<unsigned char>(c)) ||
-          std::isdigit(static_cast<unsigned char>(c)) || c == '.' ||
-          c == '_' || c == '-')) {
+          std::isdigit(static_cast<unsigned char>(c)) || c == '.' || c == '_' ||
+          c == '-')) {
       return false;
     }
   }
@@ -37,10 +37,10 @@ Result<std::unique_ptr<ActionCatalog>> ActionCatalog::Parse(
   LineCol where;
   auto j = ParseJson(text, {}, &where);
   if (!j) {
-    return MakeError("invalid_catalog",
-                     name + ":" + std::to_string(where.line) + ":" +
-                         std::to_string(where.column) + ": " +
-                         j.error().message);
+    return MakeError("invalid_catalog", name + ":" +
+                                            std::to_string(where.line) + ":" +
+                                            std::to_string(where.column) +
+                                            ": " + j.error().message);
   }
   if (!j->is_object()) return Invalid(name, "the catalog must be an object");
   std::unique_ptr<ActionCatalog> c(new ActionCatalog());
@@ -97,8 +97,8 @@ Result<std::unique_ptr<ActionCatalog>> ActionCatalog::Parse(
       for (const std::string& p : node.parent_names) {
         auto it = c->groups_.find(p);
         if (it == c->groups_.end()) {
-          return Invalid(name, "`" + n + "` names the undeclared group `" + p +
-                                   "`");
+          return Invalid(name,
+                         "`" + n + "` names the undeclared group `" + p + "`");
         }
         node.parents.push_back(it->second.uid);
       }
@@ -130,7 +130,8 @@ Result<std::unique_ptr<ActionCatalog>> ActionCatalog::Parse(
 Result<std::unique_ptr<ActionCatalog>> ActionCatalog::Load(
     const std::string& path) {
   auto text = ReadFile(path, 4 * 1024 * 1024);
-  if (!text) return MakeError("invalid_catalog", path + ": " + text.error().message);
+  if (!text)
+    return MakeError("invalid_catalog", path + ": " + text.error().message);
   return Parse(*text, path);
 }
 
@@ -196,10 +197,10 @@ Result<std::unique_ptr<ResourceCatalog>> ResourceCatalog::Load(
   LineCol where;
   auto j = ParseJson(*text, {}, &where);
   if (!j) {
-    return MakeError("invalid_catalog",
-                     config.entities + ":" + std::to_string(where.line) + ":" +
-                         std::to_string(where.column) + ": " +
-                         j.error().message);
+    return MakeError("invalid_catalog", config.entities + ":" +
+                                            std::to_string(where.line) + ":" +
+                                            std::to_string(where.column) +
+                                            ": " + j.error().message);
   }
   auto store = policy::EntityStore::FromJson(*j);
   if (!store) {
@@ -231,8 +232,8 @@ Result<std::shared_ptr<const PolicyBundle>> LoadPolicyBundle(
   policy::PolicySet::Builder builder(options);
   auto sources = ReadSources(config.server.policies, ".cedar");
   if (!sources) {
-    return MakeError("invalid_policy", config.server.policies + ": " +
-                                           sources.error().message);
+    return MakeError("invalid_policy",
+                     config.server.policies + ": " + sources.error().message);
   }
   if (sources->empty()) {
     return MakeError("invalid_policy",

@@ -107,8 +107,6 @@ std::shared_ptr<const token::KeySet> SigningKeyring::verify_keys() const {
 
 std::string SigningKeyring::Jwks() const { return snapshot_.load()->jwks; }
 
-std::string SigningKeyring::active_kid() const {
-  return snapshot_.load()->kid;
-}
+std::string SigningKeyring::active_kid() const { return snapshot_.load()->kid; }
 
 }  // namespace tether::broker

@@ -30,7 +30,8 @@ std::string Metrics::Render(std::int64_t active_tasks,
     line(std::string("tether_decisions_total{outcome=\"") + kOutcomes[i] +
          "\"} " + std::to_string(decisions_[i].load()));
   }
-  line("# HELP tether_decision_latency_seconds Time to decide, audit included.");
+  line(
+      "# HELP tether_decision_latency_seconds Time to decide, audit included.");
   line("# TYPE tether_decision_latency_seconds histogram");
   std::uint64_t cumulative = 0;
   for (std::size_t i = 0; i < kBucketsUs.size(); ++i) {
@@ -66,8 +67,8 @@ std::string Metrics::Render(std::int64_t active_tasks,
   line("# HELP tether_http_responses_total HTTP responses by status class.");
   line("# TYPE tether_http_responses_total counter");
   for (int c = 1; c <= 5; ++c) {
-    line("tether_http_responses_total{class=\"" + std::to_string(c) +
-         "xx\"} " + std::to_string(http_[c].load()));
+    line("tether_http_responses_total{class=\"" + std::to_string(c) + "xx\"} " +
+         std::to_string(http_[c].load()));
   }
   return out;
 }

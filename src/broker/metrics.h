@@ -22,11 +22,13 @@ enum class Outcome : int {
 class Metrics {
  public:
   static constexpr std::array<std::int64_t, 12> kBucketsUs = {
-      50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000,
-      1000000};
+      50,   100,   250,   500,   1000,   2500,
+      5000, 10000, 25000, 50000, 100000, 1000000};
 
   void Decision(Outcome o, std::int64_t latency_us);
-  void AuditFailure() { audit_failures_.fetch_add(1, std::memory_order_relaxed); }
+  void AuditFailure() {
+    audit_failures_.fetch_add(1, std::memory_order_relaxed);
+  }
   void IdentityReject() {
     identity_rejects_.fetch_add(1, std::memory_order_relaxed);
   }

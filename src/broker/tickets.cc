@@ -47,8 +47,8 @@ std::string Trim(std::string s) {
 bool ValidTicketId(std::string_view id) {
   if (id.empty() || id.size() > 128) return false;
   for (char c : id) {
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '#' ||
-          c == '.' || c == '_' || c == '/' || c == '-')) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '#' || c == '.' ||
+          c == '_' || c == '/' || c == '-')) {
       return false;
     }
   }
@@ -63,16 +63,18 @@ Result<std::unique_ptr<TicketProviders>> TicketProviders::Create(
     if (!pc.credential_env.empty()) {
       const char* v = std::getenv(pc.credential_env.c_str());
       if (!v || !*v) {
-        return MakeError("invalid_config",
-                         "ticket provider " + pc.name + ": environment "
-                         "variable " + pc.credential_env + " is not set");
+        return MakeError("invalid_config", "ticket provider " + pc.name +
+                                               ": environment "
+                                               "variable " +
+                                               pc.credential_env +
+                                               " is not set");
       }
       p.credential = v;
     } else if (!pc.credential_file.empty()) {
       auto v = ReadKeyFile(pc.credential_file);
       if (!v) {
-        return MakeError("invalid_config", "ticket provider " + pc.name +
-                                               ": " + v.error().message);
+        return MakeError("invalid_config", "ticket provider " + pc.name + ": " +
+                                               v.error().message);
       }
       p.credential = Trim(std::move(*v));
     }
@@ -121,9 +123,9 @@ Result<std::string> TicketProviders::Lookup(std::string_view provider,
     id = id.substr(hash + 1);
   }
   net::HttpClientRequest req;
-  req.url = ReplaceAll(ReplaceAll(p->config.url_template, "{id}",
-                                  PercentEncode(id)),
-                       "{repo}", repo);
+  req.url =
+      ReplaceAll(ReplaceAll(p->config.url_template, "{id}", PercentEncode(id)),
+                 "{repo}", repo);
   req.timeout = std::chrono::milliseconds(p->config.timeout_ms);
   req.ca_file = p->config.ca_file;
   req.max_response_bytes = 4 * 1024 * 1024;

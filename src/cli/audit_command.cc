@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "audit/log.h"
+#include "audit/query.h"
 #include "audit/setup.h"
 #include "audit/verify.h"
 #include "core/config.h"
@@ -191,30 +192,25 @@ int RunQuery(const Paths& p, const QueryOptions& q) {
     if (!t) return Fail(t.error().message);
     until = *t;
   }
-  std::string task = q.task;
-  auto stmt = (*db)->Prepare(
-      "SELECT seq, time_ms, type, body FROM events WHERE "
-      "(?1 = '' OR task_id = ?1 OR task_id = ?2) AND (?3 = '' OR type = ?3) "
-      "AND time_ms >= ?4 AND time_ms <= ?5 ORDER BY seq LIMIT ?6");
-  if (!stmt) return Fail(stmt.error().message);
+  audit::EventFilter f;
+  f.task = q.task;
+  f.type = q.type;
+  f.since_ms = since;
+  f.until_ms = until;
+  f.limit = q.limit;
   // A task id stored as a keyed hash matches its hash too.
-  std::string hashed;
-  if (!task.empty()) {
+  if (!f.task.empty()) {
     auto keys = audit::LoadOrCreateAuditKeys(p.keys(), false);
-    if (keys) hashed = "hmac-sha256:" + HexEncode(HmacSha256(keys->hmac, task));
+    if (keys) f.hmac_key = keys->hmac;
   }
-  stmt->Bind(1, task).Bind(2, hashed).Bind(3, q.type).Bind(4, since);
-  stmt->Bind(5, until).Bind(6, q.limit);
+  auto rows = audit::QueryEvents(**db, f);
+  if (!rows) return Fail(rows.error().message);
   if (!q.json) PrintHeader();
-  while (true) {
-    auto row = stmt->Step();
-    if (!row) return Fail(row.error().message);
-    if (!*row) break;
-    auto body = ParseJson(stmt->ColumnText(3));
-    PrintRow(Row{stmt->ColumnInt(0), stmt->ColumnInt(1),
-                 std::string(stmt->ColumnText(2)),
-                 body ? std::move(*body) : json::value()},
-             q.json);
+  for (const audit::EventRow& r : *rows) {
+    auto body = ParseJson(r.body);
+    PrintRow(
+        Row{r.seq, r.time_ms, r.type, body ? std::move(*body) : json::value()},
+        q.json);
   }
   return 0;
 }

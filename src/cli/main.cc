@@ -5,7 +5,10 @@
 #include <functional>
 
 #include "cli/audit_command.h"
+#include "cli/client_command.h"
+#include "cli/dev_command.h"
 #include "cli/policy_command.h"
+#include "cli/server_command.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"tether: runtime authorization for autonomous coding agents"};
@@ -14,6 +17,9 @@ int main(int argc, char** argv) {
   std::function<int()> run;
   tether::cli::AddPolicyCommands(app, run);
   tether::cli::AddAuditCommands(app, run);
+  tether::cli::AddServerCommand(app, run);
+  tether::cli::AddClientCommands(app, run);
+  tether::cli::AddDevCommands(app, run);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

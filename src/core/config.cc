@@ -11,7 +11,7 @@ namespace {
 
 // Sections that later parts of tether read; accepted here, not validated.
 const std::set<std::string> kOtherSections = {"approvals", "proxy", "secrets",
-                                               "run"};
+                                              "run"};
 
 class Reader {
  public:
@@ -59,7 +59,8 @@ class Reader {
     } else if constexpr (std::is_same_v<T,
                                         std::map<std::string, std::string>>) {
       const toml::table* t = node->as_table();
-      if (!t) return At(*node, where + "." + key + " must be a table of strings");
+      if (!t)
+        return At(*node, where + "." + key + " must be a table of strings");
       out.clear();
       for (const auto& [k, v] : *t) {
         if (!v.is_string())
@@ -85,11 +86,11 @@ class Reader {
 };
 
 Status ReadSink(const Reader& r, const toml::table& t, SinkConfig& s) {
-  if (Status st = r.OnlyKeys(t,
-                             {"type", "name", "records", "path", "max_bytes",
-                              "max_files", "url", "headers", "timeout_ms",
-                              "ca_file"},
-                             "[[audit.sinks]]");
+  if (Status st =
+          r.OnlyKeys(t,
+                     {"type", "name", "records", "path", "max_bytes",
+                      "max_files", "url", "headers", "timeout_ms", "ca_file"},
+                     "[[audit.sinks]]");
       !st) {
     return st;
   }
@@ -194,7 +195,7 @@ Status ReadIssuer(const Reader& r, const toml::table& t, IssuerConfig& i) {
           t,
           {"name", "issuer", "trust_domain", "audience", "jwks_file",
            "jwks_uri", "ca_file", "jwks_refresh_seconds",
-           "jwks_min_refresh_seconds", "principal", "attributes"},
+           "jwks_min_refresh_seconds", "principal", "attributes", "repo_claim"},
           w);
       !st) {
     return st;
@@ -208,7 +209,8 @@ Status ReadIssuer(const Reader& r, const toml::table& t, IssuerConfig& i) {
         r.Get(t, "jwks_refresh_seconds", i.jwks_refresh_seconds, w),
         r.Get(t, "jwks_min_refresh_seconds", i.jwks_min_refresh_seconds, w),
         r.Get(t, "principal", i.principal, w),
-        r.Get(t, "attributes", i.attributes, w)}) {
+        r.Get(t, "attributes", i.attributes, w),
+        r.Get(t, "repo_claim", i.repo_claim, w)}) {
     if (!st) return st;
   }
   if (i.kind == "oidc" && i.issuer.empty())
@@ -245,8 +247,8 @@ Status ReadIdentity(const Reader& r, const toml::table& t, IdentityConfig& c) {
     if (!node) continue;
     const toml::array* arr = node->as_array();
     if (!arr) {
-      return r.At(*node, "identity." + std::string(kind) + " must be [[identity." +
-                             kind + "]] tables");
+      return r.At(*node, "identity." + std::string(kind) +
+                             " must be [[identity." + kind + "]] tables");
     }
     for (const toml::node& item : *arr) {
       const toml::table* it = item.as_table();
@@ -256,7 +258,8 @@ Status ReadIdentity(const Reader& r, const toml::table& t, IdentityConfig& c) {
       if (Status st = ReadIssuer(r, *it, issuer); !st) return st;
       for (const IssuerConfig& other : c.issuers) {
         if (other.name == issuer.name || other.issuer == issuer.issuer)
-          return r.At(item, "issuer `" + issuer.issuer + "` is configured twice");
+          return r.At(item,
+                      "issuer `" + issuer.issuer + "` is configured twice");
       }
       c.issuers.push_back(std::move(issuer));
     }
@@ -267,17 +270,18 @@ Status ReadIdentity(const Reader& r, const toml::table& t, IdentityConfig& c) {
 Status ReadTicketProvider(const Reader& r, const toml::table& t,
                           TicketProviderConfig& p) {
   const std::string w = "[[tickets.providers]]";
-  if (Status st = r.OnlyKeys(t,
-                             {"name", "url_template", "state_pointer",
-                              "credential_env", "credential_file", "header",
-                              "scheme", "cache_seconds", "timeout_ms",
-                              "ca_file"},
-                             w);
+  if (Status st =
+          r.OnlyKeys(t,
+                     {"name", "url_template", "state_pointer", "credential_env",
+                      "credential_file", "header", "scheme", "cache_seconds",
+                      "timeout_ms", "ca_file"},
+                     w);
       !st) {
     return st;
   }
   for (Status st :
-       {r.Get(t, "name", p.name, w), r.Get(t, "url_template", p.url_template, w),
+       {r.Get(t, "name", p.name, w),
+        r.Get(t, "url_template", p.url_template, w),
         r.Get(t, "state_pointer", p.state_pointer, w),
         r.Get(t, "credential_env", p.credential_env, w),
         r.Get(t, "credential_file", p.credential_file, w),
@@ -294,7 +298,8 @@ Status ReadTicketProvider(const Reader& r, const toml::table& t,
     return r.At(t, w + " state_pointer must be a JSON pointer such as /state");
   if (!p.credential_env.empty() && !p.credential_file.empty())
     return r.At(t, w + " takes credential_env or credential_file, not both");
-  if (p.timeout_ms < 100) return r.At(t, w + " timeout_ms must be at least 100");
+  if (p.timeout_ms < 100)
+    return r.At(t, w + " timeout_ms must be at least 100");
   return {};
 }
 
@@ -375,15 +380,15 @@ Result<Config> ParseConfig(std::string_view text, const std::string& name) {
   if (!resources) return resources.error();
   if (*resources) {
     const toml::table& t = **resources;
-    if (Status s = r.OnlyKeys(t, {"entities", "types", "open_types"},
-                              "[resources]");
+    if (Status s =
+            r.OnlyKeys(t, {"entities", "types", "open_types"}, "[resources]");
         !s) {
       return s.error();
     }
-    for (Status s : {r.Get(t, "entities", c.resources.entities, "resources"),
-                     r.Get(t, "types", c.resources.types, "resources"),
-                     r.Get(t, "open_types", c.resources.open_types,
-                           "resources")}) {
+    for (Status s :
+         {r.Get(t, "entities", c.resources.entities, "resources"),
+          r.Get(t, "types", c.resources.types, "resources"),
+          r.Get(t, "open_types", c.resources.open_types, "resources")}) {
       if (!s) return s.error();
     }
     for (const std::string& open : c.resources.open_types) {

@@ -54,7 +54,7 @@ struct ServerConfig {
   std::uint64_t max_header_bytes = 16 * 1024;
   std::int64_t request_timeout_ms = 30'000;
   std::string policies = "examples/policies";  // directory of *.cedar
-  bool metrics_public = false;  // serve /metrics beyond loopback
+  bool metrics_public = false;                 // serve /metrics beyond loopback
   std::int64_t task_ttl_seconds = 3600;
   std::int64_t max_task_ttl_seconds = 24 * 3600;
 };
@@ -67,7 +67,7 @@ struct KeysConfig {
 struct IssuerConfig {
   std::string kind;
   std::string name;
-  std::string issuer;  // oidc: the exact `iss`
+  std::string issuer;        // oidc: the exact `iss`
   std::string trust_domain;  // spiffe: `sub` must be spiffe://<domain>/...
   std::string audience;
   std::string jwks_file;
@@ -80,6 +80,10 @@ struct IssuerConfig {
   std::string principal = "Agent::\"{sub}\"";
   // Principal attributes from claims: attribute name -> claim name.
   std::map<std::string, std::string> attributes;
+  // A claim naming the repository the identity is bound to (GitHub Actions:
+  // `repository`); canonicalized and given to policy as the principal's
+  // `repo` attribute, a Repo entity.
+  std::string repo_claim;
 };
 
 struct IdentityConfig {

@@ -1,5 +1,8 @@
 #include "core/files.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -68,6 +71,36 @@ Result<std::vector<NamedText>> ReadSources(const std::string& path,
     out.push_back(NamedText{full, std::move(*text)});
   }
   return out;
+}
+
+Status WriteFileAtomically(const std::string& path, std::string_view contents) {
+  std::string tmp = path + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    return MakeError("io_error",
+                     "cannot write " + tmp + ": " + std::strerror(errno));
+  }
+  std::size_t off = 0;
+  while (off < contents.size()) {
+    ssize_t n = ::write(fd, contents.data() + off, contents.size() - off);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int err = errno;
+      ::close(fd);
+      return MakeError("io_error",
+                       "cannot write " + tmp + ": " + std::strerror(err));
+    }
+    off += static_cast<std::size_t>(n);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    return MakeError("io_error",
+                     "cannot sync " + tmp + ": " + std::strerror(errno));
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    return MakeError("io_error",
+                     "cannot rename to " + path + ": " + std::strerror(errno));
+  }
+  return {};
 }
 
 }  // namespace tether

@@ -17,6 +17,10 @@ namespace tether {
 Result<std::string> ReadFile(const std::string& path,
                              std::size_t max_bytes = 64 * 1024 * 1024);
 
+// Writes `contents` to a temporary file beside `path`, syncs it and renames
+// it over `path` (readers see the old or the new file, never a mix).
+Status WriteFileAtomically(const std::string& path, std::string_view contents);
+
 struct NamedText {
   std::string name;  // the path as given (joined for directory entries)
   std::string text;

@@ -13,8 +13,8 @@ enum class PrincipalKind { kWorkload, kOperator };
 
 struct Principal {
   PrincipalKind kind = PrincipalKind::kWorkload;
-  std::string type;  // entity type: Agent, Operator, ...
-  std::string id;    // entity id
+  std::string type;           // entity type: Agent, Operator, ...
+  std::string id;             // entity id
   boost::json::object attrs;  // Cedar JSON attribute values
   // The verified subject: an OIDC `sub`, a SPIFFE ID, or operator:<name>.
   // Identity revocations name it.

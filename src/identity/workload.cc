@@ -1,7 +1,9 @@
 #include "identity/workload.h"
 
 #include <boost/json.hpp>
+#include <optional>
 
+#include "core/entity_ids.h"
 #include "core/files.h"
 #include "net/http_client.h"
 
@@ -79,8 +81,7 @@ json::value ClaimAttr(const json::value& v) {
   return nullptr;
 }
 
-Result<std::shared_ptr<const token::KeySet>> LoadJwks(
-    const IssuerConfig& cfg) {
+Result<std::shared_ptr<const token::KeySet>> LoadJwks(const IssuerConfig& cfg) {
   std::string text;
   if (!cfg.jwks_file.empty()) {
     auto t = ReadFile(cfg.jwks_file, 1024 * 1024);
@@ -96,9 +97,8 @@ Result<std::shared_ptr<const token::KeySet>> LoadJwks(
     auto res = net::HttpFetch(req);
     if (!res) return res.error();
     if (res->status != 200) {
-      return MakeError("jwks_unavailable",
-                       cfg.jwks_uri + " answered http " +
-                           std::to_string(res->status));
+      return MakeError("jwks_unavailable", cfg.jwks_uri + " answered http " +
+                                               std::to_string(res->status));
     }
     text = std::move(res->body);
   }
@@ -133,8 +133,8 @@ Result<PrincipalTemplate> PrincipalTemplate::Parse(std::string_view text) {
                      "principal type `" + t.type + "` is not an entity type");
   }
   if (t.type == "Task" || t.type == "Operator" || t.type == "Action") {
-    return MakeError("invalid_config", "a workload may not map to a `" +
-                                           t.type + "` principal");
+    return MakeError("invalid_config",
+                     "a workload may not map to a `" + t.type + "` principal");
   }
   for (std::size_t i = 0; i < t.id_template.size(); ++i) {
     char c = t.id_template[i];
@@ -154,25 +154,23 @@ Result<PrincipalTemplate> PrincipalTemplate::Parse(std::string_view text) {
     }
   }
   if (t.id_template.find('{') == std::string::npos) {
-    return MakeError("invalid_config",
-                     "principal `" + std::string(text) +
-                         "` must name at least one {claim}");
+    return MakeError("invalid_config", "principal `" + std::string(text) +
+                                           "` must name at least one {claim}");
   }
   return t;
 }
 
 bool IsSpiffeId(std::string_view id) {
   constexpr std::string_view kScheme = "spiffe://";
-  if (id.size() > 2048 || id.substr(0, kScheme.size()) != kScheme)
-    return false;
+  if (id.size() > 2048 || id.substr(0, kScheme.size()) != kScheme) return false;
   std::string_view rest = id.substr(kScheme.size());
   std::size_t slash = rest.find('/');
   std::string_view td = rest.substr(0, slash);
   if (td.empty()) return false;
   for (char c : td) {
     if (!(std::islower(static_cast<unsigned char>(c)) ||
-          std::isdigit(static_cast<unsigned char>(c)) || c == '.' ||
-          c == '-' || c == '_')) {
+          std::isdigit(static_cast<unsigned char>(c)) || c == '.' || c == '-' ||
+          c == '_')) {
       return false;
     }
   }
@@ -216,9 +214,8 @@ Result<std::unique_ptr<WorkloadVerifier>> WorkloadVerifier::Create(
     }
     auto tmpl = PrincipalTemplate::Parse(ic.principal);
     if (!tmpl) {
-      return MakeError("invalid_config",
-                       "identity issuer " + ic.name + ": " +
-                           tmpl.error().message);
+      return MakeError("invalid_config", "identity issuer " + ic.name + ": " +
+                                             tmpl.error().message);
     }
     auto issuer = std::make_unique<Issuer>();
     issuer->config = ic;
@@ -226,8 +223,8 @@ Result<std::unique_ptr<WorkloadVerifier>> WorkloadVerifier::Create(
     if (!ic.jwks_file.empty()) {
       auto keys = LoadJwks(ic);
       if (!keys) {
-        return MakeError("invalid_config", "identity issuer " + ic.name +
-                                               ": " + keys.error().message);
+        return MakeError("invalid_config", "identity issuer " + ic.name + ": " +
+                                               keys.error().message);
       }
       issuer->keys.store(*keys);
     }
@@ -236,8 +233,9 @@ Result<std::unique_ptr<WorkloadVerifier>> WorkloadVerifier::Create(
   return v;
 }
 
-std::shared_ptr<const token::KeySet> WorkloadVerifier::Keys(
-    Issuer& issuer, std::int64_t now, bool unknown_kid) {
+std::shared_ptr<const token::KeySet> WorkloadVerifier::Keys(Issuer& issuer,
+                                                            std::int64_t now,
+                                                            bool unknown_kid) {
   auto keys = issuer.keys.load();
   if (issuer.config.jwks_uri.empty()) return keys;
   std::unique_lock lock(issuer.refresh_mu, std::defer_lock);
@@ -303,8 +301,9 @@ Result<Principal> WorkloadVerifier::Verify(std::string_view token,
     // JWT-SVID: sub is the SPIFFE ID, in the issuer's trust domain.
     if (!IsSpiffeId(jwt->sub) ||
         SpiffeTrustDomain(jwt->sub) != issuer->config.trust_domain) {
-      return Rejected("the token's subject is not a SPIFFE ID of the trust "
-                      "domain");
+      return Rejected(
+          "the token's subject is not a SPIFFE ID of the trust "
+          "domain");
     }
     // JWT-SVIDs carry a single audience's worth of authority; tether accepts
     // only tokens issued for it, which VerifyJwt checked.
@@ -322,6 +321,18 @@ Result<Principal> WorkloadVerifier::Verify(std::string_view token,
     if (!v) continue;
     json::value a = ClaimAttr(*v);
     if (!a.is_null()) p.attrs[attr] = std::move(a);
+  }
+  if (!issuer->config.repo_claim.empty()) {
+    const json::value* v = jwt->claims.if_contains(issuer->config.repo_claim);
+    if (!v || !v->is_string()) {
+      return Rejected("the token lacks the claim `" +
+                      issuer->config.repo_claim + "` naming its repository");
+    }
+    auto repo = CanonicalRepo(v->get_string());
+    if (!repo)
+      return Rejected("the token's repository claim is not owner/name");
+    p.attrs["repo"] = json::object{
+        {"__entity", json::object{{"type", "Repo"}, {"id", *repo}}}};
   }
   p.attrs["issuer"] = issuer->config.name;
   p.attrs["subject"] = jwt->sub;

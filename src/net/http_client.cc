@@ -65,15 +65,14 @@ Result<HttpUrl> ParseHttpUrl(std::string_view text) {
   out.tls = scheme == "https";
   out.host = std::string(url->host());
   if (out.host.empty()) {
-    return MakeError("invalid_url",
-                     "`" + std::string(text) + "` has no host");
+    return MakeError("invalid_url", "`" + std::string(text) + "` has no host");
   }
   if (url->host_type() == boost::urls::host_type::ipv6) {
     // Strip the brackets for the resolver.
     out.host = out.host.substr(1, out.host.size() - 2);
   }
-  out.port = url->has_port() ? std::string(url->port())
-                             : (out.tls ? "443" : "80");
+  out.port =
+      url->has_port() ? std::string(url->port()) : (out.tls ? "443" : "80");
   out.target = std::string(url->encoded_target());
   if (out.target.empty()) out.target = "/";
   return out;
@@ -122,8 +121,7 @@ Result<HttpClientResponse> HttpFetch(const HttpClientRequest& request) {
       ctx.use_private_key_file(request.client_key, asio::ssl::context::pem);
     }
     beast::ssl_stream<beast::tcp_stream> stream(io, ctx);
-    if (!SSL_set_tlsext_host_name(stream.native_handle(),
-                                  url->host.c_str())) {
+    if (!SSL_set_tlsext_host_name(stream.native_handle(), url->host.c_str())) {
       return Failed(*url, "cannot set the tls server name");
     }
     stream.set_verify_callback(asio::ssl::host_name_verification(url->host));

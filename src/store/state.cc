@@ -244,8 +244,10 @@ Result<std::vector<TaskRecord>> StateStore::ListTasks(const TaskFilter& f) {
   if (!f.after_id.empty()) {
     args.push_back(f.after_id);
     std::string n = std::to_string(args.size());
-    where += " AND (created_ms, id) > (SELECT created_ms, id FROM tasks "
-             "WHERE id = ?" + n + ")";
+    where +=
+        " AND (created_ms, id) > (SELECT created_ms, id FROM tasks "
+        "WHERE id = ?" +
+        n + ")";
   }
   return QueryTasks(where, args, f.limit);
 }
@@ -367,8 +369,8 @@ Result<std::vector<SigningKeyRecord>> StateStore::SigningKeys() {
     auto row = s->Step();
     if (!row) return row.error();
     if (!*row) break;
-    out.push_back({std::string(s->ColumnText(0)), s->ColumnInt(1),
-                   s->ColumnInt(2)});
+    out.push_back(
+        {std::string(s->ColumnText(0)), s->ColumnInt(1), s->ColumnInt(2)});
   }
   return out;
 }

@@ -48,8 +48,8 @@ struct TaskRecord {
 
 struct RevocationRecord {
   std::int64_t id = 0;
-  std::string kind;   // task | token | identity | all
-  std::string value;  // task id, jti, subject; empty for all
+  std::string kind;            // task | token | identity | all
+  std::string value;           // task id, jti, subject; empty for all
   std::int64_t before_ms = 0;  // all: what was issued before this
   std::int64_t created_ms = 0;
   std::string created_by;
@@ -111,10 +111,9 @@ class StateStore {
 
  private:
   explicit StateStore(std::unique_ptr<SqliteDb> db) : db_(std::move(db)) {}
-  Result<std::vector<TaskRecord>> QueryTasks(std::string_view where,
-                                             const std::vector<std::string>&
-                                                 args,
-                                             std::size_t limit);
+  Result<std::vector<TaskRecord>> QueryTasks(
+      std::string_view where, const std::vector<std::string>& args,
+      std::size_t limit);
 
   std::mutex mu_;
   std::unique_ptr<SqliteDb> db_;  // guarded by mu_

@@ -317,8 +317,7 @@ std::string KeySet::ToJwks() const {
 
 Result<UnverifiedJwt> PeekJwt(std::string_view token, std::size_t max_bytes) {
   if (token.size() > max_bytes) {
-    return Invalid("the token exceeds " + std::to_string(max_bytes) +
-                   " bytes");
+    return Invalid("the token exceeds " + std::to_string(max_bytes) + " bytes");
   }
   std::size_t dot1 = token.find('.');
   std::size_t dot2 =
@@ -409,8 +408,7 @@ Result<Jwt> VerifyJwt(std::string_view token, const KeySet& keys,
   }
   const json::value* iss = claims->if_contains("iss");
   if (iss && !iss->is_string()) return Invalid("`iss` is not a string");
-  if (policy.check_issuer &&
-      (!iss || iss->get_string() != policy.issuer)) {
+  if (policy.check_issuer && (!iss || iss->get_string() != policy.issuer)) {
     return Invalid("the token is from another issuer");
   }
   const json::value* aud = claims->if_contains("aud");

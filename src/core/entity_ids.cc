@@ -1,8 +1,8 @@
-#include "broker/canonical.h"
+#include "core/entity_ids.h"
 
 #include <cctype>
 
-namespace tether::broker {
+namespace tether {
 namespace {
 
 Error Bad(const std::string& what, std::string_view value) {
@@ -12,15 +12,16 @@ Error Bad(const std::string& what, std::string_view value) {
 
 std::string Lower(std::string_view s) {
   std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (char& c : out)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return out;
 }
 
 bool RepoPartOk(std::string_view p) {
   if (p.empty() || p.size() > 100 || p == "." || p == "..") return false;
   for (char c : p) {
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' ||
-          c == '_' || c == '.')) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' ||
+          c == '.')) {
       return false;
     }
   }
@@ -33,7 +34,8 @@ Result<std::string> CanonicalRepo(std::string_view repo) {
   std::string r = Lower(repo);
   if (r.size() > 4 && r.ends_with(".git")) r.resize(r.size() - 4);
   std::size_t slash = r.find('/');
-  if (slash == std::string::npos || r.find('/', slash + 1) != std::string::npos ||
+  if (slash == std::string::npos ||
+      r.find('/', slash + 1) != std::string::npos ||
       !RepoPartOk(std::string_view(r).substr(0, slash)) ||
       !RepoPartOk(std::string_view(r).substr(slash + 1))) {
     return Bad("repository (owner/name)", repo);
@@ -78,8 +80,8 @@ Result<std::string> CanonicalRef(std::string_view ref) {
   }
   for (char c : r) {
     unsigned char u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u == 0x7f || c == ' ' || c == '~' || c == '^' ||
-        c == ':' || c == '?' || c == '*' || c == '[' || c == '\\') {
+    if (u < 0x20 || u == 0x7f || c == ' ' || c == '~' || c == '^' || c == ':' ||
+        c == '?' || c == '*' || c == '[' || c == '\\') {
       return Bad("git ref", ref);
     }
   }
@@ -116,4 +118,4 @@ std::string RefTask(std::string_view full_ref) {
   return IsTaskId(id) ? std::string(id) : std::string();
 }
 
-}  // namespace tether::broker
+}  // namespace tether

@@ -5,15 +5,15 @@
 //  - refs always full: `main` means `refs/heads/main`.
 // Each fails (code "invalid_request") on input that is not a valid name at
 // all, rather than guessing.
-#ifndef TETHER_BROKER_CANONICAL_H_
-#define TETHER_BROKER_CANONICAL_H_
+#ifndef TETHER_CORE_ENTITY_IDS_H_
+#define TETHER_CORE_ENTITY_IDS_H_
 
 #include <string>
 #include <string_view>
 
 #include "core/result.h"
 
-namespace tether::broker {
+namespace tether {
 
 Result<std::string> CanonicalRepo(std::string_view repo);
 Result<std::string> CanonicalHost(std::string_view host);
@@ -25,6 +25,6 @@ std::string RefTask(std::string_view full_ref);
 // A task id as tether makes them: "t" followed by 24 lower-case hex digits.
 bool IsTaskId(std::string_view id);
 
-}  // namespace tether::broker
+}  // namespace tether
 
-#endif  // TETHER_BROKER_CANONICAL_H_
+#endif  // TETHER_CORE_ENTITY_IDS_H_

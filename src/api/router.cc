@@ -1,0 +1,410 @@
+#include "api/router.h"
+
+#include <boost/json.hpp>
+#include <exception>
+#include <variant>
+
+#include "core/json.h"
+#include "core/time.h"
+
+namespace tether::api {
+namespace {
+
+namespace json = boost::json;
+using identity::Principal;
+using identity::PrincipalKind;
+
+HttpResponse Json(int status, const json::object& body) {
+  HttpResponse r;
+  r.status = status;
+  r.body = SerializeJson(body);
+  return r;
+}
+
+HttpResponse FromError(const Error& e) {
+  return JsonError(StatusForError(e.code), e.code, e.message);
+}
+
+HttpResponse FromResult(const Result<json::object>& r, int ok_status = 200) {
+  if (!r) return FromError(r.error());
+  return Json(ok_status, *r);
+}
+
+std::vector<std::string> SplitPath(std::string_view path) {
+  std::vector<std::string> parts;
+  std::size_t i = 0;
+  while (i < path.size()) {
+    std::size_t j = path.find('/', i + 1);
+    std::string_view part =
+        path.substr(i + 1, j == std::string_view::npos ? std::string_view::npos
+                                                       : j - i - 1);
+    parts.emplace_back(part);
+    if (j == std::string_view::npos) break;
+    i = j;
+  }
+  return parts;
+}
+
+// Decodes `%XX`; fails on malformed escapes.
+std::optional<std::string> PercentDecode(std::string_view s) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%') {
+      auto hex = [](char c) -> int {
+        if (c >= '0' && c <= '9') return c - '0';
+        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+        return -1;
+      };
+      if (i + 2 >= s.size()) return std::nullopt;
+      int hi = hex(s[i + 1]), lo = hex(s[i + 2]);
+      if (hi < 0 || lo < 0) return std::nullopt;
+      out += static_cast<char>(hi * 16 + lo);
+      i += 2;
+    } else if (s[i] == '+') {
+      out += ' ';
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+// Query parameters; a repeated or malformed one is an error.
+std::optional<std::map<std::string, std::string>> ParseQuery(
+    std::string_view q) {
+  std::map<std::string, std::string> out;
+  std::size_t i = 0;
+  while (i < q.size()) {
+    std::size_t amp = q.find('&', i);
+    std::string_view pair = q.substr(
+        i, amp == std::string_view::npos ? std::string_view::npos : amp - i);
+    if (!pair.empty()) {
+      std::size_t eq = pair.find('=');
+      auto k = PercentDecode(pair.substr(0, eq));
+      auto v = PercentDecode(
+          eq == std::string_view::npos ? "" : pair.substr(eq + 1));
+      if (!k || !v || !out.emplace(*k, *v).second) return std::nullopt;
+    }
+    if (amp == std::string_view::npos) break;
+    i = amp + 1;
+  }
+  return out;
+}
+
+// "Bearer <token>", scheme case-insensitive.
+std::string_view BearerToken(std::string_view header) {
+  constexpr std::string_view kScheme = "bearer ";
+  if (header.size() <= kScheme.size()) return {};
+  for (std::size_t i = 0; i < kScheme.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(header[i])) != kScheme[i])
+      return {};
+  }
+  std::string_view t = header.substr(kScheme.size());
+  while (!t.empty() && t.front() == ' ') t.remove_prefix(1);
+  while (!t.empty() && t.back() == ' ') t.remove_suffix(1);
+  return t;
+}
+
+bool IsJsonContentType(std::string_view ct) {
+  std::string_view media = ct.substr(0, ct.find(';'));
+  while (!media.empty() && media.back() == ' ') media.remove_suffix(1);
+  if (media.size() != 16) return false;
+  std::string lower(media);
+  for (char& c : lower)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return lower == "application/json";
+}
+
+HttpResponse Unauthenticated(const std::string& message) {
+  HttpResponse r = JsonError(401, "unauthenticated", message);
+  r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"tether\"");
+  return r;
+}
+
+HttpResponse Forbidden(const std::string& message) {
+  return JsonError(403, "forbidden", message);
+}
+
+// Who called: nobody, a task, or a principal (operator or workload).
+using Caller = std::variant<std::monostate, broker::TaskCaller, Principal>;
+
+}  // namespace
+
+int StatusForError(std::string_view code) {
+  if (code == "invalid_request" || code == "invalid_json" ||
+      code == "invalid_time" || code == "invalid_value" ||
+      code == "invalid_entities") {
+    return 400;
+  }
+  if (code == "unauthenticated" || code == "identity_rejected" ||
+      code == "invalid_token") {
+    return 401;
+  }
+  if (code == "forbidden" || code == "denied" || code == "task_inactive")
+    return 403;
+  if (code == "not_found") return 404;
+  if (code == "conflict") return 409;
+  if (code == "invalid_policy" || code == "invalid_catalog") return 422;
+  if (code == "audit_unavailable" || code == "store_busy" ||
+      code == "store_full" || code == "store_io") {
+    return 503;
+  }
+  return 500;
+}
+
+HttpResponse Router::Handle(const HttpRequest& request) {
+  HttpResponse r;
+  try {
+    r = Route(request);
+  } catch (const std::exception& e) {
+    // A bug, not an input: fail closed and say so without details.
+    r = JsonError(500, "internal", "internal error");
+  }
+  broker_.metrics().Http(r.status);
+  return r;
+}
+
+HttpResponse Router::Route(const HttpRequest& req) {
+  const std::string& m = req.method;
+  std::vector<std::string> path = SplitPath(req.path);
+  if (req.path.empty() || req.path[0] != '/') {
+    return JsonError(400, "invalid_request", "the target must be a path");
+  }
+  auto query = ParseQuery(req.query);
+  if (!query) {
+    return JsonError(400, "invalid_request",
+                     "the query string is malformed or repeats a parameter");
+  }
+  auto method_not_allowed = [](const char* allow) {
+    HttpResponse r =
+        JsonError(405, "method_not_allowed", std::string("use ") + allow);
+    r.headers.emplace_back("Allow", allow);
+    return r;
+  };
+
+  // Public endpoints.
+  if (req.path == "/healthz") {
+    if (m != "GET") return method_not_allowed("GET");
+    return Json(200, {{"status", "ok"}});
+  }
+  if (req.path == "/readyz") {
+    if (m != "GET") return method_not_allowed("GET");
+    bool ready = broker_.Ready();
+    return Json(ready ? 200 : 503, {{"ready", ready}});
+  }
+  if (req.path == "/.well-known/jwks.json") {
+    if (m != "GET") return method_not_allowed("GET");
+    HttpResponse r;
+    r.body = broker_.Jwks();
+    r.headers.emplace_back("Cache-Control", "max-age=60");
+    return r;
+  }
+  if (req.path == "/metrics") {
+    if (m != "GET") return method_not_allowed("GET");
+    if (!req.loopback && !config_.metrics_public) {
+      return Forbidden("/metrics is served to loopback only");
+    }
+    HttpResponse r;
+    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    r.body = broker_.MetricsText();
+    return r;
+  }
+  if (path.empty() || path[0] != "v1") {
+    return JsonError(404, "not_found", "no such endpoint");
+  }
+
+  // Everything under /v1 needs a caller.
+  Caller caller;
+  std::string_view token = BearerToken(req.authorization);
+  if (!req.authorization.empty() && token.empty()) {
+    return Unauthenticated("the Authorization header must be `Bearer <token>`");
+  }
+  if (!token.empty()) {
+    if (broker::Broker::LooksLikeTaskToken(token)) {
+      auto t = broker_.AuthenticateTask(token, req.remote);
+      if (!t) return Unauthenticated(t.error().message);
+      caller = std::move(*t);
+    } else {
+      auto p = broker_.AuthenticateBearer(token, "api", req.remote);
+      if (!p) return Unauthenticated(p.error().message);
+      caller = std::move(*p);
+    }
+  } else if (!req.peer_spiffe_id.empty()) {
+    auto p = broker_.AuthenticateX509(req.peer_spiffe_id, req.remote);
+    if (!p) return Unauthenticated(p.error().message);
+    caller = std::move(*p);
+  } else {
+    return Unauthenticated("this endpoint needs a bearer token");
+  }
+  const broker::TaskCaller* task = std::get_if<broker::TaskCaller>(&caller);
+  const Principal* principal = std::get_if<Principal>(&caller);
+  bool is_operator = principal && principal->kind == PrincipalKind::kOperator;
+  bool is_admin = is_operator && principal->role == "admin";
+  std::string actor = principal
+                          ? (principal->type + "::\"" + principal->id + "\"")
+                          : (task ? "Task::\"" + task->task_id + "\"" : "");
+
+  auto body = [&]() -> Result<json::value> {
+    if (!IsJsonContentType(req.content_type)) {
+      return MakeError("unsupported_media_type",
+                       "the body must be application/json");
+    }
+    JsonLimits limits;
+    limits.max_bytes = config_.max_body_bytes;
+    limits.max_depth = 32;
+    auto j = ParseJson(req.body, limits);
+    if (!j) return MakeError("invalid_json", j.error().message);
+    return j;
+  };
+  auto body_error = [](const Error& e) {
+    return JsonError(e.code == "unsupported_media_type" ? 415 : 400, e.code,
+                     e.message);
+  };
+
+  // /v1/authorize
+  if (path.size() == 2 && path[1] == "authorize") {
+    if (m != "POST") return method_not_allowed("POST");
+    if (!task) return Forbidden("/v1/authorize takes a task token");
+    auto b = body();
+    if (!b) return body_error(b.error());
+    return FromResult(broker_.Authorize(*task, *b));
+  }
+
+  // /v1/tasks...
+  if (path.size() >= 2 && path[1] == "tasks") {
+    if (path.size() == 2) {
+      if (m == "POST") {
+        if (task) return Forbidden("a task token cannot start tasks");
+        if (is_operator && !is_admin) {
+          return Forbidden("only workloads and admins start tasks");
+        }
+        auto b = body();
+        if (!b) return body_error(b.error());
+        auto reply = broker_.CreateTask(*principal, *b);
+        if (!reply) return FromError(reply.error());
+        return Json(reply->status, reply->body);
+      }
+      if (m == "GET") {
+        if (!is_operator) return Forbidden("listing tasks is for operators");
+        std::size_t limit = 100;
+        if (auto it = query->find("limit"); it != query->end()) {
+          try {
+            limit = std::stoul(it->second);
+          } catch (const std::exception&) {
+            return JsonError(400, "invalid_request", "`limit` is a number");
+          }
+        }
+        bool active = query->count("active") && (*query)["active"] == "true";
+        std::string after = query->count("after") ? (*query)["after"] : "";
+        return FromResult(broker_.ListTasks(active, limit, after));
+      }
+      return method_not_allowed("GET, POST");
+    }
+    const std::string& id = path[2];
+    bool own = task && task->task_id == id;
+    if (path.size() == 3) {
+      if (m != "GET") return method_not_allowed("GET");
+      if (own) {
+        if (Status s = broker_.CheckTaskActive(*task); !s) {
+          return FromError(s.error());
+        }
+      } else if (!is_operator) {
+        return Forbidden("a task token reads only its own task");
+      }
+      return FromResult(broker_.GetTask(id));
+    }
+    if (path.size() == 4 && (path[3] == "end" || path[3] == "heartbeat")) {
+      if (m != "POST") return method_not_allowed("POST");
+      if (own) {
+        if (Status s = broker_.CheckTaskActive(*task); !s) {
+          return FromError(s.error());
+        }
+      } else if (!is_admin) {
+        return Forbidden("only the task itself or an admin may do this");
+      }
+      if (path[3] == "heartbeat") return FromResult(broker_.Heartbeat(id));
+      std::string reason = own ? "ended by the task" : "ended by " + actor;
+      if (!req.body.empty()) {
+        auto b = body();
+        if (!b) return body_error(b.error());
+        if (!b->is_object()) {
+          return JsonError(400, "invalid_request", "the body is an object");
+        }
+        for (const auto& [k, v] : b->get_object()) {
+          if (k != "reason" || !v.is_string() || v.get_string().size() > 1024)
+            return JsonError(400, "invalid_request",
+                             "the body may carry only a `reason` string");
+          reason = std::string(v.get_string());
+        }
+      }
+      return FromResult(broker_.EndTask(id, actor, reason));
+    }
+    return JsonError(404, "not_found", "no such endpoint");
+  }
+
+  // Operator endpoints.
+  if (task) return Forbidden("a task token may not call this endpoint");
+  if (!is_operator) return Forbidden("this endpoint is for operators");
+
+  if (path.size() == 2 && path[1] == "revocations") {
+    if (m != "POST") return method_not_allowed("POST");
+    if (!is_admin) return Forbidden("revocations are for admins");
+    auto b = body();
+    if (!b) return body_error(b.error());
+    return FromResult(broker_.Revoke(*principal, *b), 201);
+  }
+  if (path.size() >= 2 && path[1] == "audit") {
+    if (principal->role != "auditor" && !is_admin) {
+      return Forbidden("the audit log is for auditors and admins");
+    }
+    if (m != "GET") return method_not_allowed("GET");
+    if (path.size() == 2) {
+      audit::EventFilter f;
+      for (const auto& [k, v] : *query) {
+        if (k == "task") {
+          f.task = v;
+        } else if (k == "type") {
+          f.type = v;
+        } else if (k == "since" || k == "until") {
+          auto t = ParseTimeMs(v);
+          if (!t) return FromError(t.error());
+          (k == "since" ? f.since_ms : f.until_ms) = *t;
+        } else if (k == "after" || k == "limit") {
+          try {
+            (k == "after" ? f.after_seq : f.limit) = std::stoll(v);
+          } catch (const std::exception&) {
+            return JsonError(400, "invalid_request",
+                             "`" + k + "` must be a number");
+          }
+        } else {
+          return JsonError(400, "invalid_request",
+                           "unknown query parameter `" + k + "`");
+        }
+      }
+      return FromResult(broker_.QueryAudit(std::move(f)));
+    }
+    if (path.size() == 3 && path[2] == "verify") {
+      return FromResult(broker_.VerifyAudit());
+    }
+    return JsonError(404, "not_found", "no such endpoint");
+  }
+  if (path.size() >= 3 && path[1] == "admin") {
+    if (!is_admin) return Forbidden("administration is for admins");
+    if (m != "POST") return method_not_allowed("POST");
+    if (path.size() == 3 && path[2] == "reload") {
+      return FromResult(broker_.Reload(actor));
+    }
+    if (path.size() == 4 && path[2] == "keys" && path[3] == "rotate") {
+      return FromResult(broker_.RotateKeys(actor));
+    }
+    if (path.size() == 3 && path[2] == "tokens") {
+      auto b = body();
+      if (!b) return body_error(b.error());
+      return FromResult(broker_.CreateOperatorToken(*principal, *b), 201);
+    }
+  }
+  return JsonError(404, "not_found", "no such endpoint");
+}
+
+}  // namespace tether::api

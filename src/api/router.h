@@ -1,0 +1,41 @@
+// The REST API of DESIGN.md: authenticates the caller, enforces who may call
+// what, parses the body and hands the request to the broker. It decides
+// nothing itself.
+//
+// Who may call what (DESIGN.md):
+//   task token        POST /v1/authorize; GET, end, heartbeat of its own task
+//   workload identity POST /v1/tasks (then policy decides task.create)
+//   approver          read tasks (approvals arrive with the approvals work)
+//   auditor           audit read and verify; read tasks
+//   admin             everything
+//   anyone            /healthz, /readyz, /.well-known/jwks.json; /metrics
+//                     from loopback unless server.metrics_public
+#ifndef TETHER_API_ROUTER_H_
+#define TETHER_API_ROUTER_H_
+
+#include "api/http_server.h"
+#include "broker/broker.h"
+
+namespace tether::api {
+
+class Router {
+ public:
+  // `broker` must outlive the router.
+  Router(broker::Broker& broker, const ServerConfig& config)
+      : broker_(broker), config_(config) {}
+
+  // Thread-safe; never throws.
+  HttpResponse Handle(const HttpRequest& request);
+
+ private:
+  HttpResponse Route(const HttpRequest& request);
+  broker::Broker& broker_;
+  ServerConfig config_;
+};
+
+// The HTTP status for a broker error code.
+int StatusForError(std::string_view code);
+
+}  // namespace tether::api
+
+#endif  // TETHER_API_ROUTER_H_

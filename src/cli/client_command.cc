@@ -1,0 +1,415 @@
+#include "cli/client_command.h"
+
+#include <boost/json.hpp>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/files.h"
+#include "core/json.h"
+#include "net/http_client.h"
+
+namespace tether::cli {
+namespace {
+
+namespace json = boost::json;
+
+// Where and as whom to call.
+struct Connection {
+  std::string server;
+  std::string ca_file;
+  std::string token_file;           // operator
+  std::string task_token_file;      // task
+  std::string identity_token_file;  // workload
+};
+
+enum class As { kOperator, kTask, kIdentity, kAnyOperatorOrTask };
+
+int Fail(const std::string& message) {
+  std::fprintf(stderr, "tether: %s\n", message.c_str());
+  return 1;
+}
+
+std::string Env(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? v : "";
+}
+
+std::string Trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' ||
+                        s.back() == ' ' || s.back() == '\t')) {
+    s.pop_back();
+  }
+  std::size_t start = s.find_first_not_of(" \t\r\n");
+  return start == std::string::npos ? "" : s.substr(start);
+}
+
+// The token from its file flag, else its environment variable.
+Result<std::string> TokenFrom(const std::string& file, const char* env) {
+  if (!file.empty()) {
+    auto text = ReadFile(file, 64 * 1024);
+    if (!text) return MakeError("io_error", file + ": " + text.error().message);
+    return Trim(std::move(*text));
+  }
+  return Trim(Env(env));
+}
+
+Result<std::string> Credential(const Connection& c, As as) {
+  switch (as) {
+    case As::kOperator: {
+      auto t = TokenFrom(c.token_file, "TETHER_TOKEN");
+      if (t && t->empty()) {
+        return MakeError("no_token",
+                         "an operator token is needed: set TETHER_TOKEN or "
+                         "pass --token-file");
+      }
+      return t;
+    }
+    case As::kTask: {
+      auto t = TokenFrom(c.task_token_file, "TETHER_TASK_TOKEN");
+      if (t && t->empty()) {
+        return MakeError("no_token",
+                         "a task token is needed: set TETHER_TASK_TOKEN or "
+                         "pass --task-token-file");
+      }
+      return t;
+    }
+    case As::kIdentity: {
+      auto t = TokenFrom(c.identity_token_file, "TETHER_IDENTITY_TOKEN");
+      if (t && !t->empty()) return t;
+      // An operator (admin) may start tasks too.
+      auto op = TokenFrom(c.token_file, "TETHER_TOKEN");
+      if (op && op->empty()) {
+        return MakeError("no_token",
+                         "a workload identity token (TETHER_IDENTITY_TOKEN, "
+                         "--identity-token-file) or an admin token "
+                         "(TETHER_TOKEN) is needed");
+      }
+      return op;
+    }
+    case As::kAnyOperatorOrTask: {
+      auto op = TokenFrom(c.token_file, "TETHER_TOKEN");
+      if (op && !op->empty()) return op;
+      auto t = TokenFrom(c.task_token_file, "TETHER_TASK_TOKEN");
+      if (t && t->empty()) {
+        return MakeError("no_token",
+                         "an operator token (TETHER_TOKEN) or a task token "
+                         "(TETHER_TASK_TOKEN) is needed");
+      }
+      return t;
+    }
+  }
+  return MakeError("no_token", "no credential");
+}
+
+std::string ServerUrl(const Connection& c) {
+  std::string s = !c.server.empty() ? c.server : Env("TETHER_URL");
+  if (s.empty()) s = "http://127.0.0.1:8700";
+  while (!s.empty() && s.back() == '/') s.pop_back();
+  return s;
+}
+
+// Calls the server; prints the body of a 2xx answer (or the error) and
+// returns the parsed body through `out`.
+int Call(const Connection& c, As as, const std::string& method,
+         const std::string& path, const json::value* body,
+         json::value* out = nullptr, bool print = true) {
+  auto token = Credential(c, as);
+  if (!token) return Fail(token.error().message);
+  net::HttpClientRequest req;
+  req.method = method;
+  req.url = ServerUrl(c) + path;
+  req.ca_file = !c.ca_file.empty() ? c.ca_file : Env("TETHER_CA_FILE");
+  req.headers.emplace_back("Authorization", "Bearer " + *token);
+  req.headers.emplace_back("Accept", "application/json");
+  if (body) {
+    req.headers.emplace_back("Content-Type", "application/json");
+    req.body = SerializeJson(*body);
+  }
+  req.timeout = std::chrono::milliseconds(60'000);
+  req.max_response_bytes = 64 * 1024 * 1024;
+  auto res = net::HttpFetch(req);
+  if (!res) return Fail(res.error().message);
+  auto j = ParseJson(res->body);
+  if (res->status < 200 || res->status > 299) {
+    if (j && j->is_object() && j->get_object().contains("error")) {
+      const json::value& e = j->get_object().at("error");
+      std::string code, message;
+      if (e.is_object()) {
+        if (auto* v = e.get_object().if_contains("code"); v && v->is_string())
+          code = std::string(v->get_string());
+        if (auto* v = e.get_object().if_contains("message");
+            v && v->is_string())
+          message = std::string(v->get_string());
+      }
+      std::fprintf(stderr, "tether: %s (http %d): %s\n", code.c_str(),
+                   res->status, message.c_str());
+      // A denied task start still carries its decision.
+      if (j->get_object().contains("decision")) {
+        std::printf("%s\n",
+                    SerializeJson(j->get_object().at("decision")).c_str());
+      }
+      return 1;
+    }
+    return Fail("the server answered http " + std::to_string(res->status));
+  }
+  if (!j) return Fail("the server's answer is not JSON");
+  if (print) std::printf("%s\n", SerializeJson(*j).c_str());
+  if (out) *out = std::move(*j);
+  return 0;
+}
+
+void AddConnectionOptions(CLI::App* cmd, Connection& c) {
+  cmd->add_option("--server", c.server,
+                  "tether's URL (default $TETHER_URL or "
+                  "http://127.0.0.1:8700)");
+  cmd->add_option("--ca-file", c.ca_file,
+                  "CA bundle to verify an https server ($TETHER_CA_FILE)");
+  cmd->add_option("--token-file", c.token_file,
+                  "operator token file (default $TETHER_TOKEN)");
+  cmd->add_option("--task-token-file", c.task_token_file,
+                  "task token file (default $TETHER_TASK_TOKEN)");
+  cmd->add_option("--identity-token-file", c.identity_token_file,
+                  "workload identity JWT file (default "
+                  "$TETHER_IDENTITY_TOKEN)");
+}
+
+struct StartFlags {
+  std::string repo, ticket, ticket_state, ticket_provider, environment, intent,
+      agent;
+  std::vector<std::string> labels;
+  std::int64_t ttl = 0, lease = 0;
+  bool token_only = false;
+};
+
+struct AuthorizeFlags {
+  std::string action, resource_type, resource_id, resource_attrs, context, via;
+};
+
+struct RevokeFlags {
+  std::string task, token, identity, before, reason;
+  bool all = false;
+};
+
+struct TokenFlags {
+  std::string name, role;
+  std::vector<std::string> groups;
+};
+
+}  // namespace
+
+void AddClientCommands(CLI::App& app, std::function<int()>& run) {
+  auto conn = std::make_shared<Connection>();
+
+  // tether task ...
+  CLI::App* task =
+      app.add_subcommand("task", "start, show, list and end tasks");
+  task->require_subcommand(1);
+  auto start = std::make_shared<StartFlags>();
+  CLI::App* s =
+      task->add_subcommand("start", "start a task; prints it and its token");
+  AddConnectionOptions(s, *conn);
+  s->add_option("--repo", start->repo, "owner/name")->required();
+  s->add_option("--ticket", start->ticket, "ticket id, e.g. OPS-42 or 17");
+  s->add_option("--ticket-state", start->ticket_state,
+                "the ticket's state as you know it (policy sees it as "
+                "unverified unless a provider confirms it)");
+  s->add_option("--ticket-provider", start->ticket_provider,
+                "configured ticket provider (default: the first)");
+  s->add_option("--environment", start->environment, "e.g. dev, prod");
+  s->add_option("--intent", start->intent, "what the task is for");
+  s->add_option("--label", start->labels, "a label (repeatable)");
+  s->add_option("--ttl", start->ttl, "seconds (default and cap: config)");
+  s->add_option("--lease", start->lease,
+                "seconds; the task ends if heartbeats stop");
+  s->add_option("--agent", start->agent, "agent name (operators only)");
+  s->add_flag("--token-only", start->token_only, "print only the task token");
+  s->callback([&run, conn, start] {
+    run = [conn, start] {
+      json::object b{{"repo", start->repo}};
+      if (!start->ticket.empty()) {
+        json::object t{{"id", start->ticket}};
+        if (!start->ticket_state.empty()) t["state"] = start->ticket_state;
+        if (!start->ticket_provider.empty())
+          t["provider"] = start->ticket_provider;
+        b["ticket"] = std::move(t);
+      }
+      if (!start->environment.empty()) b["environment"] = start->environment;
+      if (!start->intent.empty()) b["intent"] = start->intent;
+      if (!start->labels.empty()) {
+        json::array labels;
+        for (const auto& l : start->labels) labels.emplace_back(l);
+        b["labels"] = std::move(labels);
+      }
+      if (start->ttl) b["ttl_seconds"] = start->ttl;
+      if (start->lease) b["lease_seconds"] = start->lease;
+      if (!start->agent.empty()) b["agent"] = start->agent;
+      json::value body = b, out;
+      int rc = Call(*conn, As::kIdentity, "POST", "/v1/tasks", &body, &out,
+                    !start->token_only);
+      if (rc == 0 && start->token_only) {
+        std::printf("%s\n", std::string(out.at("token").as_string()).c_str());
+      }
+      return rc;
+    };
+  });
+  auto task_id = std::make_shared<std::string>();
+  CLI::App* show = task->add_subcommand("show", "show a task");
+  AddConnectionOptions(show, *conn);
+  show->add_option("id", *task_id, "task id")->required();
+  show->callback([&run, conn, task_id] {
+    run = [conn, task_id] {
+      return Call(*conn, As::kAnyOperatorOrTask, "GET", "/v1/tasks/" + *task_id,
+                  nullptr);
+    };
+  });
+  auto active = std::make_shared<bool>(false);
+  CLI::App* list = task->add_subcommand("list", "list tasks (operators)");
+  AddConnectionOptions(list, *conn);
+  list->add_flag("--active", *active, "only tasks still active");
+  list->callback([&run, conn, active] {
+    run = [conn, active] {
+      return Call(*conn, As::kOperator, "GET",
+                  std::string("/v1/tasks") + (*active ? "?active=true" : ""),
+                  nullptr);
+    };
+  });
+  auto end_reason = std::make_shared<std::string>();
+  CLI::App* end =
+      task->add_subcommand("end", "end a task and revoke what it holds");
+  AddConnectionOptions(end, *conn);
+  end->add_option("id", *task_id, "task id")->required();
+  end->add_option("--reason", *end_reason, "why");
+  end->callback([&run, conn, task_id, end_reason] {
+    run = [conn, task_id, end_reason] {
+      json::value body = json::object{};
+      if (!end_reason->empty()) body = json::object{{"reason", *end_reason}};
+      return Call(*conn, As::kAnyOperatorOrTask, "POST",
+                  "/v1/tasks/" + *task_id + "/end", &body);
+    };
+  });
+
+  // tether authorize
+  auto az = std::make_shared<AuthorizeFlags>();
+  CLI::App* a = app.add_subcommand(
+      "authorize",
+      "ask the server for one decision with a task token; exit 0 allow, 2 "
+      "deny, 3 approval required");
+  AddConnectionOptions(a, *conn);
+  a->add_option("--action", az->action, "e.g. git.push")->required();
+  a->add_option("--resource-type", az->resource_type, "e.g. Repo")->required();
+  a->add_option("--resource-id", az->resource_id, "e.g. acme/api")->required();
+  a->add_option("--resource-attrs", az->resource_attrs,
+                "JSON object (open resource types only)");
+  a->add_option("--context", az->context, "JSON object");
+  a->add_option("--via", az->via, "api (default) or hook");
+  a->callback([&run, conn, az] {
+    run = [conn, az] {
+      json::object b{{"action", az->action},
+                     {"resource", json::object{{"type", az->resource_type},
+                                               {"id", az->resource_id}}}};
+      if (!az->resource_attrs.empty()) {
+        auto j = ParseJson(az->resource_attrs);
+        if (!j) return Fail("--resource-attrs: " + j.error().message);
+        b["resource"].get_object()["attrs"] = std::move(*j);
+      }
+      if (!az->context.empty()) {
+        auto j = ParseJson(az->context);
+        if (!j) return Fail("--context: " + j.error().message);
+        b["context"] = std::move(*j);
+      }
+      if (!az->via.empty()) b["via"] = az->via;
+      json::value body = b, out;
+      int rc = Call(*conn, As::kTask, "POST", "/v1/authorize", &body, &out);
+      if (rc != 0) return rc;
+      std::string d(out.at("decision").as_string());
+      return d == "allow" ? 0 : d == "approval_required" ? 3 : 2;
+    };
+  });
+
+  // tether revoke
+  auto rv = std::make_shared<RevokeFlags>();
+  CLI::App* r = app.add_subcommand(
+      "revoke", "revoke a task, a token, an identity or everything (admin)");
+  AddConnectionOptions(r, *conn);
+  auto* o_task = r->add_option("--task", rv->task, "task id");
+  auto* o_token = r->add_option("--token", rv->token, "token id (jti)");
+  auto* o_identity =
+      r->add_option("--identity", rv->identity, "identity subject (sub)");
+  auto* o_all = r->add_flag("--all", rv->all,
+                            "every task started before --before (default now)");
+  r->add_option("--before", rv->before, "RFC 3339 time or Unix seconds")
+      ->needs(o_all);
+  r->add_option("--reason", rv->reason, "why");
+  o_task->excludes(o_token)->excludes(o_identity)->excludes(o_all);
+  o_token->excludes(o_identity)->excludes(o_all);
+  o_identity->excludes(o_all);
+  r->callback([&run, conn, rv] {
+    run = [conn, rv] {
+      json::object b;
+      if (!rv->task.empty()) b["task"] = rv->task;
+      if (!rv->token.empty()) b["token"] = rv->token;
+      if (!rv->identity.empty()) b["identity"] = rv->identity;
+      if (rv->all) b["all"] = true;
+      if (!rv->before.empty()) b["before"] = rv->before;
+      if (!rv->reason.empty()) b["reason"] = rv->reason;
+      if (b.empty() || (b.size() == 1 && b.contains("reason"))) {
+        return Fail("name one of --task, --token, --identity or --all");
+      }
+      json::value body = b;
+      return Call(*conn, As::kOperator, "POST", "/v1/revocations", &body);
+    };
+  });
+
+  // tether keys rotate
+  CLI::App* keys = app.add_subcommand("keys", "task-token signing keys");
+  keys->require_subcommand(1);
+  CLI::App* rotate = keys->add_subcommand(
+      "rotate",
+      "make a new signing key active; old keys verify until their "
+      "tokens expire (admin)");
+  AddConnectionOptions(rotate, *conn);
+  rotate->callback([&run, conn] {
+    run = [conn] {
+      json::value body = json::object{};
+      return Call(*conn, As::kOperator, "POST", "/v1/admin/keys/rotate", &body);
+    };
+  });
+
+  // tether admin ...
+  CLI::App* admin = app.add_subcommand("admin", "operator tokens and reloads");
+  admin->require_subcommand(1);
+  CLI::App* token = admin->add_subcommand("token", "operator tokens");
+  token->require_subcommand(1);
+  auto tf = std::make_shared<TokenFlags>();
+  CLI::App* create = token->add_subcommand(
+      "create", "create an operator token; it is shown once (admin)");
+  AddConnectionOptions(create, *conn);
+  create->add_option("--name", tf->name, "operator name")->required();
+  create->add_option("--role", tf->role, "admin, approver or auditor")
+      ->required()
+      ->check(CLI::IsMember({"admin", "approver", "auditor"}));
+  create->add_option("--group", tf->groups, "approver group (repeatable)");
+  create->callback([&run, conn, tf] {
+    run = [conn, tf] {
+      json::array groups;
+      for (const auto& g : tf->groups) groups.emplace_back(g);
+      json::value body = json::object{
+          {"name", tf->name}, {"role", tf->role}, {"groups", groups}};
+      return Call(*conn, As::kOperator, "POST", "/v1/admin/tokens", &body);
+    };
+  });
+  CLI::App* reload = admin->add_subcommand(
+      "reload", "reload policies and catalogs; the old set stays on error");
+  AddConnectionOptions(reload, *conn);
+  reload->callback([&run, conn] {
+    run = [conn] {
+      json::value body = json::object{};
+      return Call(*conn, As::kOperator, "POST", "/v1/admin/reload", &body);
+    };
+  });
+}
+
+}  // namespace tether::cli
