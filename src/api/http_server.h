@@ -56,7 +56,7 @@ struct HttpServerOptions {
   int io_threads = 2;
   int worker_threads = 64;
   std::size_t max_body_bytes = 1024 * 1024;
-  std::size_t max_header_bytes = 16 * 1024;
+  std::size_t max_header_bytes = 32 * 1024;
   std::chrono::milliseconds request_timeout{30'000};
   std::string tls_cert;  // PEM chain and key: HTTPS
   std::string tls_key;

@@ -900,7 +900,14 @@ Result<json::object> Broker::Authorize(const TaskCaller& caller,
     return d;
   };
   auto task = FindActive(caller.task_id);
-  if (!task) return deny("the task is not active");
+  if (!task) {
+    // Say why, from the record (a rare path: the task is over).
+    auto rec = state_->GetTask(caller.task_id);
+    if (rec && *rec && (*rec)->ended_ms) {
+      return deny("the task has ended (" + (*rec)->end_reason + ")");
+    }
+    return deny("the task is not active");
+  }
   if (std::string why = InactiveReason(*task, &caller, now); !why.empty()) {
     return deny(why);
   }

@@ -135,7 +135,11 @@ int RunServer(const ServerFlags& flags) {
   api::Router router(**broker, config.server);
   (*server)->Serve(
       [&router](const api::HttpRequest& r) { return router.Handle(r); });
-  std::printf("tether server: listening on %s\n", (*broker)->url().c_str());
+  std::string listening = std::string(tls ? "https://" : "http://") + bound;
+  std::printf("tether server: listening on %s\n", listening.c_str());
+  if ((*broker)->url() != listening) {
+    std::printf("tether server: public url %s\n", (*broker)->url().c_str());
+  }
   std::fflush(stdout);
 
   while (true) {

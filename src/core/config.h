@@ -51,7 +51,8 @@ struct ServerConfig {
   std::string client_ca;  // PEM bundle: verify client certificates (mTLS)
   bool require_client_cert = false;
   std::uint64_t max_body_bytes = 1024 * 1024;
-  std::uint64_t max_header_bytes = 16 * 1024;
+  // Room for a 16 KiB token in a header, so it reaches the verifier.
+  std::uint64_t max_header_bytes = 32 * 1024;
   std::int64_t request_timeout_ms = 30'000;
   std::string policies = "examples/policies";  // directory of *.cedar
   bool metrics_public = false;                 // serve /metrics beyond loopback

@@ -18,6 +18,14 @@ struct HttpTestServer::Impl {
 };
 
 HttpTestServer::HttpTestServer(Handler handler)
+    : HttpTestServer(ResponseHandler(
+          [handler = std::move(handler)](int n, const RecordedRequest& r) {
+            int status = handler(n, r);
+            return CannedResponse{status, "text/plain",
+                                  "status " + std::to_string(status)};
+          })) {}
+
+HttpTestServer::HttpTestServer(ResponseHandler handler)
     : impl_(std::make_unique<Impl>()), handler_(std::move(handler)) {
   tcp::endpoint ep(asio::ip::make_address("127.0.0.1"), 0);
   impl_->acceptor.open(ep.protocol());
@@ -70,15 +78,15 @@ void HttpTestServer::Serve() {
         r.headers.emplace_back(std::string(f.name_string()),
                                std::string(f.value()));
       }
-      int status = handler_(n++, r);
+      CannedResponse canned = handler_(n++, r);
       {
         std::lock_guard<std::mutex> lock(mu_);
         requests_.push_back(std::move(r));
       }
-      http::response<http::string_body> res{static_cast<http::status>(status),
-                                            req.version()};
-      res.set(http::field::content_type, "text/plain");
-      res.body() = "status " + std::to_string(status);
+      http::response<http::string_body> res{
+          static_cast<http::status>(canned.status), req.version()};
+      res.set(http::field::content_type, canned.content_type);
+      res.body() = std::move(canned.body);
       res.keep_alive(req.keep_alive());
       res.prepare_payload();
       http::write(socket, res, ec);

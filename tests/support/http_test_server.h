@@ -19,12 +19,22 @@ struct RecordedRequest {
   std::vector<std::pair<std::string, std::string>> headers;
 };
 
+struct CannedResponse {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+};
+
 class HttpTestServer {
  public:
   // Returns the HTTP status for the n-th request (0-based).
   using Handler = std::function<int(int n, const RecordedRequest&)>;
+  // Returns the whole response for the n-th request.
+  using ResponseHandler =
+      std::function<CannedResponse(int n, const RecordedRequest&)>;
 
   explicit HttpTestServer(Handler handler);
+  explicit HttpTestServer(ResponseHandler handler);
   ~HttpTestServer();
   HttpTestServer(const HttpTestServer&) = delete;
   HttpTestServer& operator=(const HttpTestServer&) = delete;
@@ -37,7 +47,7 @@ class HttpTestServer {
   void Serve();
   struct Impl;
   std::unique_ptr<Impl> impl_;
-  Handler handler_;
+  ResponseHandler handler_;
   int port_ = 0;
   mutable std::mutex mu_;
   std::vector<RecordedRequest> requests_;
