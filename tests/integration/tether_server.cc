@@ -183,6 +183,8 @@ Reply TetherServer::Call(const std::string& method, const std::string& path,
   req.method = method;
   req.url = url_ + path;
   req.ca_file = ca_file;
+  req.client_cert = client_cert;
+  req.client_key = client_key;
   if (!token.empty())
     req.headers.emplace_back("Authorization", "Bearer " + token);
   if (!body.empty() || method == "POST") {

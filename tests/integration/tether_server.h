@@ -89,7 +89,9 @@ class TetherServer {
   std::string OperatorToken(const std::string& name, const std::string& role,
                             const std::vector<std::string>& groups = {}) const;
 
-  std::string ca_file;  // for an https server
+  std::string ca_file;      // for an https server
+  std::string client_cert;  // presented by Call (mTLS)
+  std::string client_key;
 
  private:
   std::string dir_;
