@@ -253,6 +253,11 @@ class Session : public SessionBase,
     msg->set(http::field::cache_control, "no-store");
     msg->set("X-Content-Type-Options", "nosniff");
     for (const auto& [k, v] : res.headers) msg->set(k, v);
+    // A trailing newline, so a JSON answer ends its line in a terminal.
+    if (!res.body.empty() && res.body.back() != '\n' &&
+        res.content_type == "application/json") {
+      res.body += '\n';
+    }
     msg->body() = std::move(res.body);
     keep_alive = keep_alive && !server_.stopping.load();
     msg->keep_alive(keep_alive);

@@ -182,6 +182,7 @@ struct StartFlags {
   std::vector<std::string> labels;
   std::int64_t ttl = 0, lease = 0;
   bool token_only = false;
+  bool env = false;
 };
 
 struct AuthorizeFlags {
@@ -226,6 +227,9 @@ void AddClientCommands(CLI::App& app, std::function<int()>& run) {
                 "seconds; the task ends if heartbeats stop");
   s->add_option("--agent", start->agent, "agent name (operators only)");
   s->add_flag("--token-only", start->token_only, "print only the task token");
+  s->add_flag("--env", start->env,
+              "print `export TETHER_TASK_ID=... TETHER_TASK_TOKEN=...` for "
+              "eval");
   s->callback([&run, conn, start] {
     run = [conn, start] {
       json::object b{{"repo", start->repo}};
@@ -247,12 +251,19 @@ void AddClientCommands(CLI::App& app, std::function<int()>& run) {
       if (start->lease) b["lease_seconds"] = start->lease;
       if (!start->agent.empty()) b["agent"] = start->agent;
       json::value body = b, out;
-      int rc = Call(*conn, As::kIdentity, "POST", "/v1/tasks", &body, &out,
-                    !start->token_only);
-      if (rc == 0 && start->token_only) {
-        std::printf("%s\n", std::string(out.at("token").as_string()).c_str());
+      bool quiet = start->token_only || start->env;
+      int rc =
+          Call(*conn, As::kIdentity, "POST", "/v1/tasks", &body, &out, !quiet);
+      if (rc != 0) return rc;
+      // Task ids are hex and tokens base64url with dots: safe unquoted.
+      std::string token(out.at("token").as_string());
+      std::string id(out.at("task").at("id").as_string());
+      if (start->token_only) std::printf("%s\n", token.c_str());
+      if (start->env) {
+        std::printf("export TETHER_TASK_ID=%s\nexport TETHER_TASK_TOKEN=%s\n",
+                    id.c_str(), token.c_str());
       }
-      return rc;
+      return 0;
     };
   });
   auto task_id = std::make_shared<std::string>();
