@@ -70,8 +70,9 @@ std::optional<std::string> PercentDecode(std::string_view s) {
   return out;
 }
 
-// Query parameters; a repeated or malformed one is an error.
-std::optional<std::map<std::string, std::string>> ParseQuery(
+}  // namespace
+
+std::optional<std::map<std::string, std::string>> ParseQueryString(
     std::string_view q) {
   std::map<std::string, std::string> out;
   std::size_t i = 0;
@@ -91,6 +92,8 @@ std::optional<std::map<std::string, std::string>> ParseQuery(
   }
   return out;
 }
+
+namespace {
 
 // "Bearer <token>", scheme case-insensitive.
 std::string_view BearerToken(std::string_view header) {
@@ -171,7 +174,7 @@ HttpResponse Router::Route(const HttpRequest& req) {
   if (req.path.empty() || req.path[0] != '/') {
     return JsonError(400, "invalid_request", "the target must be a path");
   }
-  auto query = ParseQuery(req.query);
+  auto query = ParseQueryString(req.query);
   if (!query) {
     return JsonError(400, "invalid_request",
                      "the query string is malformed or repeats a parameter");

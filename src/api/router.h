@@ -13,6 +13,11 @@
 #ifndef TETHER_API_ROUTER_H_
 #define TETHER_API_ROUTER_H_
 
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+
 #include "api/http_server.h"
 #include "broker/broker.h"
 
@@ -32,6 +37,11 @@ class Router {
   broker::Broker& broker_;
   ServerConfig config_;
 };
+
+// Query parameters, percent-decoded; nullopt if one is malformed or
+// repeated.
+std::optional<std::map<std::string, std::string>> ParseQueryString(
+    std::string_view query);
 
 // The HTTP status for a broker error code.
 int StatusForError(std::string_view code);

@@ -301,6 +301,35 @@ TEST(ServerRestartTest, AcknowledgedRevocationSurvivesKill9) {
   EXPECT_EQ(v.Field("/ok"), "true") << v.body;
 }
 
+TEST(ServerAuditTest, AuditFailureDeniesEveryDecision) {
+  TetherServer server(kFixedUrl);
+  ASSERT_TRUE(server.Start()) << server.startup_output();
+  auto [id, token] = server.StartTask();
+  ASSERT_EQ(server.Decide(token, "git.fetch", "Repo", "acme/api"), "allow");
+  server.Stop();
+  // The audit log's sticky failure, as a failed fsync leaves it.
+  WriteText(server.dir() + "/data/audit.failed", "disk full (test)\n");
+  ASSERT_TRUE(server.Start()) << server.startup_output();
+  Reply r = server.CallJson(
+      "POST", "/v1/authorize", token,
+      json::value(json::object{
+          {"action", "git.fetch"},
+          {"resource", json::object{{"type", "Repo"}, {"id", "acme/api"}}}}));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.Field("/decision"), "deny");
+  EXPECT_NE(r.body.find("audit log is unavailable"), std::string::npos);
+  EXPECT_EQ(server.Call("GET", "/readyz").status, 503);
+  Reply start = server.Call("POST", "/v1/tasks", server.IdentityToken(),
+                            R"({"repo":"acme/api"})");
+  EXPECT_EQ(start.status, 503) << start.body;
+  EXPECT_EQ(start.error_code(), "audit_unavailable");
+  Reply m = server.Call("GET", "/metrics");
+  EXPECT_NE(m.body.find("tether_decisions_total{outcome=\"error\"} 2"),
+            std::string::npos)
+      << m.body;
+  EXPECT_EQ(m.body.find("tether_audit_failures_total 0"), std::string::npos);
+}
+
 TEST(ServerRestartTest, AdminTokenIsCreatedOnceAndKeptHashed) {
   TetherServer server;
   ASSERT_TRUE(server.Start()) << server.startup_output();
