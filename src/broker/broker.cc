@@ -134,11 +134,61 @@ std::int64_t Seconds(std::int64_t ms) { return ms / 1000; }
 
 }  // namespace
 
+// An active task as policy sees it, built once from its record: the Task
+// and Agent entities' uids and attributes live in the state's own arena, so
+// a decision borrows them instead of rebuilding them. Immutable; a change
+// (heartbeat, ticket refresh) makes a new state.
 struct Broker::TaskState {
   store::TaskRecord rec;
-  std::vector<std::string> labels;
-  json::object agent_attrs;
+  Arena arena;
+  const policy::EntityUid* task = nullptr;
+  const policy::EntityUid* agent = nullptr;
+  const policy::EntityUid* owner = nullptr;
+  const policy::EntityUid* repo = nullptr;
+  const policy::EntityUid* environment = nullptr;
+  const policy::RecordData* task_attrs = &kEmptyRecord;
+  const policy::RecordData* agent_attrs = &kEmptyRecord;
+
+  static std::shared_ptr<const TaskState> Make(store::TaskRecord rec);
 };
+
+std::shared_ptr<const Broker::TaskState> Broker::TaskState::Make(
+    store::TaskRecord rec) {
+  auto t = std::make_shared<TaskState>();
+  t->rec = std::move(rec);
+  const store::TaskRecord& r = t->rec;
+  Arena& a = t->arena;
+  t->task = policy::MakeUid(a, "Task", r.id);
+  t->agent = policy::MakeUid(a, r.agent_type, r.agent_id);
+  t->owner = policy::MakeUid(a, r.owner_type, r.owner_id);
+  t->repo = policy::MakeUid(a, "Repo", r.repo);
+  t->environment = policy::MakeUid(a, "Environment", r.environment);
+  auto labels = ParseJson(r.labels);
+  json::object attrs{
+      {"agent", EntityJson(r.agent_type, r.agent_id)},
+      {"owner", EntityJson(r.owner_type, r.owner_id)},
+      {"repo", EntityJson("Repo", r.repo)},
+      {"environment", EntityJson("Environment", r.environment)},
+      {"labels", labels && labels->is_array() ? *labels : json::array{}},
+      {"intent", r.intent},
+      {"ticket", json::object{{"id", r.ticket_id},
+                              {"state", r.ticket_state},
+                              {"verified", r.ticket_verified}}}};
+  // Both were validated when the task started; a record that no longer
+  // converts leaves the attributes empty, which policy treats as missing.
+  if (auto v = policy::ValueFromJson(json::value(attrs), a, "the task");
+      v && v->is(policy::ValueKind::kRecord)) {
+    t->task_attrs = &v->AsRecord();
+  }
+  auto agent = ParseJson(r.agent_attrs);
+  if (agent && agent->is_object()) {
+    if (auto v = policy::ValueFromJson(*agent, a, "the agent");
+        v && v->is(policy::ValueKind::kRecord)) {
+      t->agent_attrs = &v->AsRecord();
+    }
+  }
+  return t;
+}
 
 Broker::Broker(BrokerOptions options) : options_(std::move(options)) {}
 
@@ -220,13 +270,8 @@ Status Broker::Init() {
   auto active = state_->ActiveTasks();
   if (!active) return active.error();
   for (auto& rec : *active) {
-    auto t = std::make_shared<TaskState>();
-    t->labels = LabelsFromJson(rec.labels);
-    auto attrs = ParseJson(rec.agent_attrs);
-    if (attrs && attrs->is_object()) t->agent_attrs = attrs->get_object();
-    t->rec = std::move(rec);
-    std::string id = t->rec.id;
-    tasks_.emplace(std::move(id), std::move(t));
+    std::string id = rec.id;
+    tasks_.emplace(std::move(id), TaskState::Make(std::move(rec)));
   }
   reaper_ = std::thread([this] { ReapLoop(); });
   return {};
@@ -641,10 +686,7 @@ Result<Reply> Broker::CreateTask(const Principal& caller,
     return MakeError("audit_unavailable",
                      "the audit log is unavailable; no task can start");
   }
-  auto state = std::make_shared<TaskState>();
-  state->labels = labels;
-  state->agent_attrs = std::move(agent_attrs);
-  state->rec = rec;
+  auto state = TaskState::Make(rec);
   {
     std::unique_lock lock(mu_);
     tasks_.emplace(task_id, std::move(state));
@@ -736,8 +778,9 @@ Result<json::object> Broker::Heartbeat(std::string_view id) {
   std::string why = InactiveReason(*t, nullptr, now);
   if (!why.empty()) return MakeError("task_inactive", why);
   if (Status s = state_->Heartbeat(id, now); !s) return s.error();
-  auto next = std::make_shared<TaskState>(*t);
-  next->rec.heartbeat_ms = now;
+  store::TaskRecord rec = t->rec;
+  rec.heartbeat_ms = now;
+  auto next = TaskState::Make(std::move(rec));
   {
     std::unique_lock l(mu_);
     tasks_[std::string(id)] = next;
@@ -752,19 +795,20 @@ std::shared_ptr<const Broker::TaskState> Broker::RefreshTicket(
   if (r.ticket_id.empty() || r.ticket_provider.empty()) return task;
   std::int64_t ttl = tickets_->cache_ms(r.ticket_provider);
   if (now_ms - r.ticket_checked_ms < ttl) return task;
-  auto next = std::make_shared<TaskState>(*task);
+  store::TaskRecord rec = r;
   auto state = tickets_->Lookup(r.ticket_provider, r.ticket_id, r.repo);
-  next->rec.ticket_checked_ms = now_ms;
+  rec.ticket_checked_ms = now_ms;
   if (state) {
-    next->rec.ticket_state = *state;
-    next->rec.ticket_verified = true;
+    rec.ticket_state = *state;
+    rec.ticket_verified = true;
   } else {
     // Unknown now: policy sees the ticket as unverified until a lookup
     // succeeds again.
-    next->rec.ticket_verified = false;
+    rec.ticket_verified = false;
   }
-  (void)state_->UpdateTicket(r.id, next->rec.ticket_state,
-                             next->rec.ticket_verified, now_ms);
+  (void)state_->UpdateTicket(r.id, rec.ticket_state, rec.ticket_verified,
+                             now_ms);
+  auto next = TaskState::Make(std::move(rec));
   std::unique_lock lock(mu_);
   auto it = tasks_.find(r.id);
   if (it != tasks_.end()) it->second = next;
@@ -957,6 +1001,17 @@ Result<json::object> Broker::Authorize(const TaskCaller& caller,
     }
     return entities.Add(uid, attrs, &kEmptyRecord, std::move(parents));
   };
+  // The task and its agent first: a resource naming one of them refers to
+  // the real entity, never to an attribute-less stand-in.
+  added.emplace("Task", t.id);
+  (void)entities.Add(task->task, task->task_attrs, &kEmptyRecord,
+                     {task->agent});
+  if (added.emplace(t.agent_type, t.agent_id).second) {
+    (void)entities.Add(task->agent, task->agent_attrs, &kEmptyRecord, {});
+  }
+  if (added.emplace(t.owner_type, t.owner_id).second) {
+    (void)entities.Add(task->owner, &kEmptyRecord, &kEmptyRecord, {});
+  }
   const policy::RecordData* extra = nullptr;
   if (rattrs) {
     auto v = policy::ValueFromJson(*rattrs, arena, "resource attributes");
@@ -966,55 +1021,18 @@ Result<json::object> Broker::Authorize(const TaskCaller& caller,
   if (Status s = add_catalog(resource_uid, extra); !s) {
     return invalid(s.error().message);
   }
-  const policy::EntityUid* task_uid = policy::MakeUid(arena, "Task", t.id);
-  const policy::EntityUid* agent_uid =
-      policy::MakeUid(arena, t.agent_type, t.agent_id);
-  const policy::EntityUid* owner_uid =
-      policy::MakeUid(arena, t.owner_type, t.owner_id);
-  const policy::EntityUid* repo_uid = policy::MakeUid(arena, "Repo", t.repo);
-  const policy::EntityUid* env_uid =
-      policy::MakeUid(arena, "Environment", t.environment);
-  (void)add_catalog(repo_uid, nullptr);
-  (void)add_catalog(env_uid, nullptr);
+  (void)add_catalog(task->repo, nullptr);
+  (void)add_catalog(task->environment, nullptr);
   while (!catalog_todo.empty()) {
     const policy::EntityUid* p = catalog_todo.back();
     catalog_todo.pop_back();
     if (bundle->resources->Find(*p)) (void)add_catalog(p, nullptr);
   }
-  json::array labels;
-  for (const auto& l : task->labels) labels.emplace_back(l);
-  json::object task_attrs{
-      {"agent", EntityJson(t.agent_type, t.agent_id)},
-      {"owner", EntityJson(t.owner_type, t.owner_id)},
-      {"repo", EntityJson("Repo", t.repo)},
-      {"environment", EntityJson("Environment", t.environment)},
-      {"labels", std::move(labels)},
-      {"intent", t.intent},
-      {"ticket", json::object{{"id", t.ticket_id},
-                              {"state", t.ticket_state},
-                              {"verified", t.ticket_verified}}}};
-  auto task_value =
-      policy::ValueFromJson(json::value(task_attrs), arena, "the task");
-  if (!task_value) return task_value.error();
-  if (added.emplace("Task", t.id).second) {
-    (void)entities.Add(task_uid, &task_value->AsRecord(), &kEmptyRecord,
-                       {agent_uid});
-  }
-  if (added.emplace(t.agent_type, t.agent_id).second) {
-    auto agent_value = policy::ValueFromJson(json::value(task->agent_attrs),
-                                             arena, "the agent");
-    (void)entities.Add(agent_uid,
-                       agent_value ? &agent_value->AsRecord() : &kEmptyRecord,
-                       &kEmptyRecord, {});
-  }
-  if (added.emplace(t.owner_type, t.owner_id).second) {
-    (void)entities.Add(owner_uid, &kEmptyRecord, &kEmptyRecord, {});
-  }
   if (Status s = entities.Finalize(); !s) return invalid(s.error().message);
   auto ctx_value = policy::ValueFromJson(json::value(ctx), arena, "context");
   if (!ctx_value) return invalid(ctx_value.error().message);
-  policy::Request request{task_uid, bundle->actions->Uid(*action), resource_uid,
-                          &ctx_value->AsRecord()};
+  policy::Request request{task->task, bundle->actions->Uid(*action),
+                          resource_uid, &ctx_value->AsRecord()};
   policy::Response response =
       policy::Authorize(*bundle->policies, request, entities);
   json::object decision = policy::ResponseToJson(response);

@@ -122,6 +122,20 @@ TEST_F(ServerTest, HookLabelIsAnEdgeNotATrustLevel) {
   EXPECT_EQ(r.Field("/decision"), "deny");
 }
 
+TEST_F(ServerTest, ResourceNamingTheTaskItselfKeepsItsAttributes) {
+  auto [id, token] = server_.StartTask();
+  Reply r = server_.CallJson(
+      "POST", "/v1/authorize", token,
+      json::value(json::object{
+          {"action", "github.issues.comment"},
+          {"resource", json::object{{"type", "Task"}, {"id", id}}}}));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.Field("/decision"), "deny");
+  // forbid-prod-writes-without-approved-ticket reads principal.environment:
+  // with the task's real attributes it evaluates without error.
+  EXPECT_EQ(r.Field("/errors"), "[]") << r.body;
+}
+
 TEST_F(ServerTest, UnknownActionIsDenied) {
   auto [id, token] = server_.StartTask();
   EXPECT_EQ(server_.Decide(token, "git.force_everything", "Repo", "acme/api"),
