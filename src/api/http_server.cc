@@ -83,6 +83,7 @@ struct HttpServer::Impl {
   std::optional<ssl::context> tls;
   std::unique_ptr<asio::thread_pool> workers;
   HttpHandler handler;
+  InlineHandler fast;
   std::vector<std::thread> threads;
   std::atomic<int> in_flight{0};
   std::atomic<bool> stopping{false};
@@ -236,6 +237,16 @@ class Session : public SessionBase,
     unsigned version = req.version();
     if (version < 11 && !req.keep_alive()) keep_alive = false;
     server_.in_flight.fetch_add(1);
+    if (server_.fast) {
+      Responder respond = [self = this->shared_from_this(),
+                           keep_alive](HttpResponse res) {
+        asio::post(self->stream_.get_executor(),
+                   [self, res = std::move(res), keep_alive]() mutable {
+                     self->Send(std::move(res), keep_alive, true);
+                   });
+      };
+      if (server_.fast(r, respond)) return;
+    }
     asio::post(*server_.workers, [self = this->shared_from_this(),
                                   r = std::move(r), keep_alive]() mutable {
       HttpResponse res = self->server_.handler(r);
@@ -379,8 +390,9 @@ std::uint16_t HttpServer::port() const {
 
 bool HttpServer::tls() const { return impl_->tls.has_value(); }
 
-void HttpServer::Serve(HttpHandler handler) {
+void HttpServer::Serve(HttpHandler handler, InlineHandler fast) {
   impl_->handler = std::move(handler);
+  impl_->fast = std::move(fast);
   impl_->workers =
       std::make_unique<asio::thread_pool>(impl_->options.worker_threads);
   impl_->Accept();

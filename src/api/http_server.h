@@ -47,8 +47,14 @@ struct HttpResponse {
   std::vector<std::pair<std::string, std::string>> headers;
 };
 
-// Called on a handler thread; must not throw.
+// Called on a handler thread, where it may block; must not throw.
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
+// Called first, on the network thread, where it must not block: returns
+// false to pass the request to the HttpHandler, or true after taking it, in
+// which case it calls `respond` exactly once, from any thread.
+using Responder = std::function<void(HttpResponse)>;
+using InlineHandler =
+    std::function<bool(const HttpRequest&, const Responder& respond)>;
 
 struct HttpServerOptions {
   std::string host = "127.0.0.1";
@@ -76,8 +82,8 @@ class HttpServer {
   std::uint16_t port() const;
   bool tls() const;
 
-  // Starts the network and handler threads.
-  void Serve(HttpHandler handler);
+  // Starts the network and handler threads. `fast` may be null.
+  void Serve(HttpHandler handler, InlineHandler fast = nullptr);
 
   // Stops accepting, closes idle connections, lets requests in flight finish
   // for up to `grace`, then stops. Idempotent.

@@ -168,6 +168,31 @@ HttpResponse Router::Handle(const HttpRequest& request) {
   return r;
 }
 
+bool Router::HandleInline(const HttpRequest& req, const Responder& respond) {
+  if (req.method != "POST" || req.path != "/v1/authorize" ||
+      !req.query.empty() || !IsJsonContentType(req.content_type)) {
+    return false;
+  }
+  std::string_view token = BearerToken(req.authorization);
+  if (token.empty() || !broker::Broker::LooksLikeTaskToken(token)) {
+    return false;
+  }
+  std::optional<broker::TaskCaller> task = broker_.CachedTaskToken(token);
+  if (!task) return false;
+  JsonLimits limits;
+  limits.max_bytes = config_.max_body_bytes;
+  limits.max_depth = 32;
+  auto body = ParseJson(req.body, limits);
+  if (!body) return false;
+  broker::Metrics& metrics = broker_.metrics();
+  return broker_.AuthorizeAsync(*task, *body,
+                                [respond, &metrics](Result<json::object> r) {
+                                  HttpResponse res = FromResult(r);
+                                  metrics.Http(res.status);
+                                  respond(std::move(res));
+                                });
+}
+
 HttpResponse Router::Route(const HttpRequest& req) {
   const std::string& m = req.method;
   std::vector<std::string> path = SplitPath(req.path);

@@ -31,6 +31,11 @@ class Router {
 
   // Thread-safe; never throws.
   HttpResponse Handle(const HttpRequest& request);
+  // The non-blocking fast path for decisions (an InlineHandler): takes a
+  // POST /v1/authorize whose task token is already verified and cached and
+  // whose decision needs no lookup, and answers once the audit event is
+  // durable. Everything else, including every error, goes to Handle.
+  bool HandleInline(const HttpRequest& request, const Responder& respond);
 
  private:
   HttpResponse Route(const HttpRequest& request);

@@ -128,6 +128,7 @@ Result<std::unique_ptr<AuditLog>> AuditLog::Open(
     log->marker_written_ = true;
   }
   log->timer_ = std::thread([l = log.get()] { l->TimerLoop(); });
+  log->writer_ = std::thread([l = log.get()] { l->WriterLoop(); });
   return log;
 }
 
@@ -138,13 +139,17 @@ AuditLog::~AuditLog() {
   }
   timer_cv_.notify_one();
   if (timer_.joinable()) timer_.join();
-  // A clean shutdown leaves every record under a checkpoint. Appenders still
-  // running when the log is destroyed are a caller error.
+  // A clean shutdown leaves every record under a checkpoint (queued behind
+  // any asynchronous appends, which the writer still commits). Appenders
+  // still running when the log is destroyed are a caller error.
   (void)Checkpoint();
   {
     std::lock_guard<std::mutex> lock(mu_);
     closed_ = true;
+    stop_writer_ = true;
   }
+  writer_cv_.notify_one();
+  if (writer_.joinable()) writer_.join();
   // Statements before the connection.
   begin_ = {};
   commit_ = {};
@@ -271,6 +276,43 @@ Result<std::uint64_t> AuditLog::Resume(std::string_view reason) {
   return Submit(p);
 }
 
+void AuditLog::AppendAsync(Event event, AppendCallback done) {
+  auto body = Prepare(event);
+  if (!body) {
+    done(body.error());
+    return;
+  }
+  auto p = std::make_unique<Pending>();
+  p->type = event.type;
+  p->task_id = event.task_id;
+  p->time_ms = event.time_ms;
+  p->body = std::move(*body);
+  p->callback = std::move(done);
+  std::unique_lock<std::mutex> lock(mu_);
+  if (std::optional<Error> e = Refuse(*p)) {
+    lock.unlock();
+    p->callback(*e);
+    return;
+  }
+  queue_.push_back(p.release());
+  if (queue_.size() == 1) writer_cv_.notify_one();
+}
+
+void AuditLog::WriterLoop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (true) {
+    writer_cv_.wait(lock, [&] { return stop_writer_ || FrontIsAsync(); });
+    if (FrontIsAsync()) {
+      std::vector<Pending*> finished = Lead(lock);
+      lock.unlock();
+      Complete(finished);
+      lock.lock();
+      continue;
+    }
+    if (stop_writer_) return;
+  }
+}
+
 Status AuditLog::Checkpoint() {
   Pending p;  // no body: a request for a checkpoint
   auto r = Submit(p);
@@ -278,8 +320,7 @@ Status AuditLog::Checkpoint() {
   return {};
 }
 
-Result<std::uint64_t> AuditLog::Submit(Pending& p) {
-  std::unique_lock<std::mutex> lock(mu_);
+std::optional<Error> AuditLog::Refuse(const Pending& p) {
   if (failure_ && !p.resume) {
     // A marker removed by `tether audit resume` (another process) lifts the
     // failure here too; one that could not be written keeps it.
@@ -295,16 +336,31 @@ Result<std::uint64_t> AuditLog::Submit(Pending& p) {
     }
   }
   if (closed_) return MakeError("audit_unavailable", "the audit log is closed");
+  return std::nullopt;
+}
+
+Result<std::uint64_t> AuditLog::Submit(Pending& p) {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (std::optional<Error> e = Refuse(p)) return *e;
   // Group commit, as LevelDB does it: the appender at the front of the queue
   // writes everything queued in one transaction while the others wait; when
-  // it is done, the next in line leads. Records that queue up during a
-  // commit share the next one.
+  // it is done, the next in line leads (the writer thread, for an
+  // asynchronous append). Records that queue up during a commit share the
+  // next one.
   queue_.push_back(&p);
   p.done_cv.wait(lock, [&] { return p.done || queue_.front() == &p; });
-  if (p.done) {
-    if (p.error) return *p.error;
-    return p.seq;
+  if (!p.done) {
+    std::vector<Pending*> finished = Lead(lock);
+    lock.unlock();
+    Complete(finished);
   }
+  if (p.error) return *p.error;
+  return p.seq;
+}
+
+std::vector<AuditLog::Pending*> AuditLog::Lead(
+    std::unique_lock<std::mutex>& lock) {
+  Pending* leader = queue_.front();
   std::vector<Pending*> batch;
   for (Pending* q : queue_) {
     if (batch.size() >= options_.max_batch) break;
@@ -343,13 +399,38 @@ Result<std::uint64_t> AuditLog::Submit(Pending& p) {
     marker_written_ = false;
   }
   for (std::size_t i = 0; i < batch.size(); ++i) queue_.pop_front();
+  std::vector<Pending*> async;
   for (Pending* q : batch) {
     q->done = true;
-    if (q != &p) q->done_cv.notify_one();
+    if (q->callback) {
+      async.push_back(q);
+    } else if (q != leader) {
+      q->done_cv.notify_one();
+    }
   }
-  if (!queue_.empty()) queue_.front()->done_cv.notify_one();
-  if (p.error) return *p.error;
-  return p.seq;
+  WakeFront();
+  return async;
+}
+
+void AuditLog::Complete(std::vector<Pending*>& async) {
+  for (Pending* q : async) {
+    std::unique_ptr<Pending> owned(q);
+    if (q->error) {
+      q->callback(*q->error);
+    } else {
+      q->callback(q->seq);
+    }
+  }
+  async.clear();
+}
+
+void AuditLog::WakeFront() {
+  if (queue_.empty()) return;
+  if (queue_.front()->callback) {
+    writer_cv_.notify_one();
+  } else {
+    queue_.front()->done_cv.notify_one();
+  }
 }
 
 void AuditLog::Fail(const Error& e) {

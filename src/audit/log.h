@@ -22,6 +22,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -79,6 +80,14 @@ class AuditLog {
   // "invalid_event" (unknown type), "audit_unavailable" (sticky failure).
   Result<std::uint64_t> Append(Event event);
 
+  using AppendCallback = std::function<void(Result<std::uint64_t>)>;
+  // Append without waiting: the event joins the same group commit, and
+  // `done` runs exactly once when it is durable (or has failed) — on the
+  // calling thread if it is refused at once, otherwise on whichever thread
+  // committed it (the log's writer thread or a synchronous appender). `done`
+  // must be quick and must not call back into the log. Thread-safe.
+  void AppendAsync(Event event, AppendCallback done);
+
   // Swaps in a new redactor (e.g. after a secret was registered).
   void SetRedactor(std::shared_ptr<const Redactor> redactor);
 
@@ -107,11 +116,25 @@ class AuditLog {
     bool done = false;
     std::optional<Error> error;
     std::condition_variable done_cv;  // wakes exactly this appender
+    AppendCallback callback;          // set: an AppendAsync, owned by the queue
   };
 
   AuditLog(AuditOptions options, AuditKeys keys);
   Result<std::string> Prepare(Event& event) const;
   Result<std::uint64_t> Submit(Pending& p);
+  // Why `p` cannot be queued now, if it cannot. Called with mu_ held.
+  std::optional<Error> Refuse(const Pending& p);
+  // Writes the batch at the front of the queue; the caller leads (mu_ held
+  // through `lock`). Returns the asynchronous appends it completed, whose
+  // callbacks Complete() runs once mu_ is released.
+  std::vector<Pending*> Lead(std::unique_lock<std::mutex>& lock);
+  static void Complete(std::vector<Pending*>& async);
+  // Hands leadership to the new front of the queue. Called with mu_ held.
+  void WakeFront();
+  bool FrontIsAsync() const {
+    return !queue_.empty() && queue_.front()->callback != nullptr;
+  }
+  void WriterLoop();
   void TimerLoop();
   Status WriteBatch(std::vector<Pending*>& batch, bool force_checkpoint);
   Status WriteCheckpoint(std::uint64_t seq, const std::string& head);
@@ -128,14 +151,17 @@ class AuditLog {
 
   mutable std::mutex mu_;
   std::condition_variable timer_cv_;
-  std::deque<Pending*> queue_;    // guarded by mu_
-  std::optional<Error> failure_;  // guarded by mu_
-  bool marker_written_ = false;   // guarded by mu_
-  bool stop_timer_ = false;       // guarded by mu_
-  bool closed_ = false;           // guarded by mu_
+  std::condition_variable writer_cv_;  // an async append leads the queue
+  std::deque<Pending*> queue_;         // guarded by mu_
+  std::optional<Error> failure_;       // guarded by mu_
+  bool marker_written_ = false;        // guarded by mu_
+  bool stop_timer_ = false;            // guarded by mu_
+  bool stop_writer_ = false;           // guarded by mu_
+  bool closed_ = false;                // guarded by mu_
   // Read on every append without mu_.
   std::atomic<std::shared_ptr<const Redactor>> redactor_;
-  std::thread timer_;  // time-based checkpoints
+  std::thread timer_;   // time-based checkpoints
+  std::thread writer_;  // leads group commits for asynchronous appends
 };
 
 }  // namespace tether::audit

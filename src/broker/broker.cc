@@ -132,6 +132,13 @@ std::vector<std::string> LabelsFromJson(std::string_view text) {
 
 std::int64_t Seconds(std::int64_t ms) { return ms / 1000; }
 
+// Decide() without blocking found it would have to (a store read, a ticket
+// lookup): the caller retries where blocking is allowed.
+constexpr std::string_view kWouldBlock = "would_block";
+Error WouldBlock() {
+  return MakeError(std::string(kWouldBlock), "would block");
+}
+
 }  // namespace
 
 // An active task as policy sees it, built once from its record: the Task
@@ -333,6 +340,18 @@ bool Broker::LooksLikeTaskToken(std::string_view token) {
   if (dot == std::string_view::npos || dot > 4096) return false;
   auto header = Base64UrlDecode(token.substr(0, dot));
   return header && header->find(kTaskTokenType) != std::string::npos;
+}
+
+std::optional<TaskCaller> Broker::CachedTaskToken(
+    std::string_view token) const {
+  std::string digest = TokenDigest(token);
+  std::int64_t now = NowMs();
+  std::lock_guard lock(cache_mu_);
+  auto it = token_cache_.find(digest);
+  if (it == token_cache_.end() || it->second.caller.exp * 1000 <= now) {
+    return std::nullopt;
+  }
+  return it->second.caller;
 }
 
 Result<TaskCaller> Broker::AuthenticateTask(std::string_view token,
@@ -789,12 +808,17 @@ Result<json::object> Broker::Heartbeat(std::string_view id) {
   return o;
 }
 
+bool Broker::TicketRefreshDue(const TaskState& task,
+                              std::int64_t now_ms) const {
+  const store::TaskRecord& r = task.rec;
+  if (r.ticket_id.empty() || r.ticket_provider.empty()) return false;
+  return now_ms - r.ticket_checked_ms >= tickets_->cache_ms(r.ticket_provider);
+}
+
 std::shared_ptr<const Broker::TaskState> Broker::RefreshTicket(
     std::shared_ptr<const TaskState> task, std::int64_t now_ms) {
+  if (!TicketRefreshDue(*task, now_ms)) return task;
   const store::TaskRecord& r = task->rec;
-  if (r.ticket_id.empty() || r.ticket_provider.empty()) return task;
-  std::int64_t ttl = tickets_->cache_ms(r.ticket_provider);
-  if (now_ms - r.ticket_checked_ms < ttl) return task;
   store::TaskRecord rec = r;
   auto state = tickets_->Lookup(r.ticket_provider, r.ticket_id, r.repo);
   rec.ticket_checked_ms = now_ms;
@@ -817,12 +841,14 @@ std::shared_ptr<const Broker::TaskState> Broker::RefreshTicket(
 
 // --- decisions --------------------------------------------------------------
 
-Result<json::object> Broker::Authorize(const TaskCaller& caller,
-                                       const json::value& body) {
-  auto started = std::chrono::steady_clock::now();
+Result<Broker::Decided> Broker::Decide(const TaskCaller& caller,
+                                       const json::value& body,
+                                       bool may_block) {
+  Decided out;
+  out.started = std::chrono::steady_clock::now();
   auto latency = [&] {
     return std::chrono::duration_cast<std::chrono::microseconds>(
-               std::chrono::steady_clock::now() - started)
+               std::chrono::steady_clock::now() - out.started)
         .count();
   };
   auto invalid = [&](const std::string& message) -> Error {
@@ -923,29 +949,24 @@ Result<json::object> Broker::Authorize(const TaskCaller& caller,
   if (rattrs) e.detail["resource_attrs"] = *rattrs;
 
   // Denials decided before policy: inactive task, unknown action or type.
-  auto deny = [&](const std::string& reason) -> json::object {
-    json::object d{{"decision", "deny"},
-                   {"determining_policies", json::array{}},
-                   {"errors", json::array{}},
-                   {"reasons", json::array{json::value(reason)}},
-                   {"approval", nullptr},
-                   {"decision_id", decision_id}};
+  auto deny = [&](const std::string& reason) -> Decided {
+    out.decision = json::object{{"decision", "deny"},
+                                {"determining_policies", json::array{}},
+                                {"errors", json::array{}},
+                                {"reasons", json::array{json::value(reason)}},
+                                {"approval", nullptr},
+                                {"decision_id", decision_id}};
+    out.outcome = Outcome::kDeny;
     e.decision = "deny";
     e.reasons = {reason};
     e.latency_us = latency();
-    if (!Audit(std::move(e))) {
-      metrics_.Decision(Outcome::kError, latency());
-      d["reasons"].get_array().emplace_back(
-          "the audit log is unavailable; nothing is allowed until it is "
-          "repaired");
-      return d;
-    }
-    metrics_.Decision(Outcome::kDeny, latency());
-    return d;
+    out.event = std::move(e);
+    return std::move(out);
   };
   auto task = FindActive(caller.task_id);
   if (!task) {
     // Say why, from the record (a rare path: the task is over).
+    if (!may_block) return WouldBlock();
     auto rec = state_->GetTask(caller.task_id);
     if (rec && *rec && (*rec)->ended_ms) {
       return deny("the task has ended (" + (*rec)->end_reason + ")");
@@ -965,7 +986,10 @@ Result<json::object> Broker::Authorize(const TaskCaller& caller,
     return invalid("resource type `" + *rtype +
                    "` does not accept attributes from a caller");
   }
-  task = RefreshTicket(std::move(task), now);
+  if (TicketRefreshDue(*task, now)) {
+    if (!may_block) return WouldBlock();
+    task = RefreshTicket(std::move(task), now);
+  }
   const store::TaskRecord& t = task->rec;
 
   // Entities: the task, its agent and owner, repo, environment, the
@@ -1043,9 +1067,24 @@ Result<json::object> Broker::Authorize(const TaskCaller& caller,
   }
   e.reasons = policy::Reasons(response);
   e.latency_us = latency();
-  if (!Audit(std::move(e))) {
+  out.decision = std::move(decision);
+  out.outcome = response.decision == policy::Decision::kAllow ? Outcome::kAllow
+                : response.decision == policy::Decision::kDeny
+                    ? Outcome::kDeny
+                    : Outcome::kApprovalRequired;
+  out.event = std::move(e);
+  return out;
+}
+
+json::object Broker::Finish(const Decided& d,
+                            const Result<std::uint64_t>& audited) {
+  std::int64_t us = std::chrono::duration_cast<std::chrono::microseconds>(
+                        std::chrono::steady_clock::now() - d.started)
+                        .count();
+  if (!audited) {
     // Fail closed: no durable record, no permission.
-    metrics_.Decision(Outcome::kError, latency());
+    metrics_.AuditFailure();
+    metrics_.Decision(Outcome::kError, us);
     return json::object{
         {"decision", "deny"},
         {"determining_policies", json::array{}},
@@ -1054,15 +1093,36 @@ Result<json::object> Broker::Authorize(const TaskCaller& caller,
          json::array{json::value("the audit log is unavailable; nothing is "
                                  "allowed until it is repaired")}},
         {"approval", nullptr},
-        {"decision_id", decision_id}};
+        {"decision_id", d.decision.at("decision_id")}};
   }
-  metrics_.Decision(response.decision == policy::Decision::kAllow
-                        ? Outcome::kAllow
-                    : response.decision == policy::Decision::kDeny
-                        ? Outcome::kDeny
-                        : Outcome::kApprovalRequired,
-                    latency());
-  return decision;
+  metrics_.Decision(d.outcome, us);
+  return d.decision;
+}
+
+Result<json::object> Broker::Authorize(const TaskCaller& caller,
+                                       const json::value& body) {
+  auto d = Decide(caller, body, true);
+  if (!d) return d.error();
+  auto seq = audit_.log->Append(std::move(d->event));
+  return Finish(*d, seq);
+}
+
+bool Broker::AuthorizeAsync(const TaskCaller& caller, const json::value& body,
+                            std::function<void(Result<json::object>)> done) {
+  auto d = Decide(caller, body, false);
+  if (!d && d.error().code == kWouldBlock) return false;
+  if (!d) {
+    done(d.error());
+    return true;
+  }
+  auto decided = std::make_shared<Decided>(std::move(*d));
+  audit::Event event = std::move(decided->event);
+  audit_.log->AppendAsync(
+      std::move(event),
+      [this, decided, done = std::move(done)](Result<std::uint64_t> seq) {
+        done(Finish(*decided, seq));
+      });
+  return true;
 }
 
 Result<std::uint64_t> Broker::Audit(audit::Event event) {

@@ -16,7 +16,9 @@
 #include <atomic>
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
+#include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -111,9 +113,19 @@ class Broker {
   Status CheckTaskActive(const TaskCaller& caller);
 
   // --- decisions --------------------------------------------------------
-  // The Decision JSON of DESIGN.md. Errors: "invalid_request" (400).
+  // The Decision JSON of DESIGN.md, once its audit event is durable.
+  // Errors: "invalid_request" (400).
   Result<boost::json::object> Authorize(const TaskCaller& caller,
                                         const boost::json::value& body);
+  // The same decision without blocking the calling thread: returns false at
+  // once if deciding would block (a ticket lookup or a store read is due;
+  // use Authorize on a thread that may block). Otherwise `done` runs exactly
+  // once, with the answer, after the audit event is durable — possibly on
+  // the audit log's writer thread, so it must be quick.
+  bool AuthorizeAsync(const TaskCaller& caller, const boost::json::value& body,
+                      std::function<void(Result<boost::json::object>)> done);
+  // A task token verified earlier and still cached (no verification here).
+  std::optional<TaskCaller> CachedTaskToken(std::string_view token) const;
 
   // --- administration ---------------------------------------------------
   Result<boost::json::object> Revoke(const identity::Principal& actor,
@@ -137,6 +149,19 @@ class Broker {
 
  private:
   struct TaskState;
+  // A decision made, with its audit event not yet written.
+  struct Decided {
+    boost::json::object decision;
+    audit::Event event;
+    Outcome outcome = Outcome::kDeny;
+    std::chrono::steady_clock::time_point started;
+  };
+  Result<Decided> Decide(const TaskCaller& caller,
+                         const boost::json::value& body, bool may_block);
+  // The answer once the event's fate is known (deny if it was not written).
+  boost::json::object Finish(const Decided& d,
+                             const Result<std::uint64_t>& audited);
+  bool TicketRefreshDue(const TaskState& task, std::int64_t now_ms) const;
   struct Revoked {
     std::set<std::string, std::less<>> tasks, tokens, subjects;
     std::int64_t all_before_ms = 0;

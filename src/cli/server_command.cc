@@ -134,7 +134,10 @@ int RunServer(const ServerFlags& flags) {
   }
   api::Router router(**broker, config.server);
   (*server)->Serve(
-      [&router](const api::HttpRequest& r) { return router.Handle(r); });
+      [&router](const api::HttpRequest& r) { return router.Handle(r); },
+      [&router](const api::HttpRequest& r, const api::Responder& respond) {
+        return router.HandleInline(r, respond);
+      });
   std::string listening = std::string(tls ? "https://" : "http://") + bound;
   std::printf("tether server: listening on %s\n", listening.c_str());
   if ((*broker)->url() != listening) {

@@ -1,7 +1,9 @@
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
+#include <condition_variable>
 #include <fstream>
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -88,6 +90,80 @@ TEST_F(AuditLogTest, ConcurrentAppendersGetDistinctSequenceNumbers) {
   log.reset();
   auto db = RawDb();
   EXPECT_TRUE(VerifyAll(*db).ok);
+}
+
+TEST_F(AuditLogTest, AsyncAndSyncAppendsShareOneChain) {
+  auto log = OpenLog();
+  constexpr int kAsync = 2000, kThreads = 4, kEach = 100;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::set<std::uint64_t> seqs;
+  int done = 0, failed = 0;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) {
+        auto s = log->Append(Decision("s" + std::to_string(t), "allow"));
+        std::lock_guard lock(mu);
+        ASSERT_TRUE(s.ok());
+        seqs.insert(*s);
+      }
+    });
+  }
+  for (int i = 0; i < kAsync; ++i) {
+    log->AppendAsync(Decision("a", "deny"), [&](Result<std::uint64_t> r) {
+      std::lock_guard lock(mu);
+      if (r.ok()) {
+        seqs.insert(*r);
+      } else {
+        ++failed;
+      }
+      ++done;
+      cv.notify_one();
+    });
+  }
+  for (auto& th : threads) th.join();
+  {
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return done == kAsync; });
+  }
+  EXPECT_EQ(failed, 0);
+  EXPECT_EQ(seqs.size(), static_cast<std::size_t>(kAsync + kThreads * kEach));
+  log.reset();
+  auto db = RawDb();
+  VerifyReport r = VerifyAll(*db);
+  EXPECT_TRUE(r.ok);
+  EXPECT_EQ(r.records, static_cast<std::uint64_t>(kAsync + kThreads * kEach));
+}
+
+TEST_F(AuditLogTest, AsyncAppendsQueuedAtCloseAreWrittenFirst) {
+  auto log = OpenLog();
+  std::atomic<int> ok{0};
+  for (int i = 0; i < 500; ++i) {
+    log->AppendAsync(Decision("a", "deny"), [&](Result<std::uint64_t> r) {
+      if (r.ok()) ++ok;
+    });
+  }
+  log.reset();  // the final checkpoint queues behind them
+  EXPECT_EQ(ok.load(), 500);
+  auto db = RawDb();
+  VerifyReport r = VerifyAll(*db);
+  EXPECT_TRUE(r.ok);
+  EXPECT_EQ(r.records, 500u);
+  EXPECT_EQ(r.last_checkpoint_seq, 500u);
+}
+
+TEST_F(AuditLogTest, AsyncAppendAfterAFailureIsRefusedAtOnce) {
+  std::filesystem::path marker = options_.failure_marker;
+  { std::ofstream(marker) << "disk full (test)\n"; }
+  auto log = OpenLog();
+  std::optional<Error> error;
+  log->AppendAsync(Decision("a", "allow"), [&](Result<std::uint64_t> r) {
+    ASSERT_FALSE(r.ok());
+    error = r.error();
+  });
+  ASSERT_TRUE(error.has_value());  // on the calling thread, before returning
+  EXPECT_EQ(error->code, "audit_unavailable");
 }
 
 TEST_F(AuditLogTest, CheckpointsEveryNEvents) {
