@@ -185,12 +185,8 @@ class Session : public SessionBase,
       return DoClose();
     }
     if (ec == beast::error::timeout) {
-      // Only a request in progress deserves an answer.
-      if (parser_->got_some()) {
-        return Send(JsonError(408, "request_timeout",
-                              "the request was not received in time"),
-                    false);
-      }
+      // The stream closed the socket when its deadline passed (a slow or
+      // stalled client): there is no one to answer.
       return DoClose();
     }
     if (ec == http::error::body_limit) {

@@ -142,11 +142,23 @@ Error WouldBlock() {
 }  // namespace
 
 // An active task as policy sees it, built once from its record: the Task
-// and Agent entities' uids and attributes live in the state's own arena, so
-// a decision borrows them instead of rebuilding them. Immutable; a change
-// (heartbeat, ticket refresh) makes a new state.
+// and Agent entities' uids and attributes live in the state's own storage,
+// sized exactly (100,000 of these are held in memory), so a decision borrows
+// them instead of rebuilding them. Immutable; a change (heartbeat, ticket
+// refresh) makes a new state.
 struct Broker::TaskState {
-  store::TaskRecord rec;
+  explicit TaskState(std::size_t bytes)
+      : storage(new char[bytes]), arena(storage.get(), bytes) {}
+
+  // What the broker consults about an active task (the rest of its record
+  // is in tether.db); strings point into `arena`.
+  struct Facts {
+    std::string_view id, subject, token_jti, ticket_provider, ticket_id;
+    std::int64_t created_ms = 0, expires_ms = 0, lease_seconds = 0,
+                 heartbeat_ms = 0, ticket_checked_ms = 0;
+  };
+  Facts rec;
+  std::unique_ptr<char[]> storage;  // before `arena`, which lives in it
   Arena arena;
   const policy::EntityUid* task = nullptr;
   const policy::EntityUid* agent = nullptr;
@@ -156,20 +168,28 @@ struct Broker::TaskState {
   const policy::RecordData* task_attrs = &kEmptyRecord;
   const policy::RecordData* agent_attrs = &kEmptyRecord;
 
-  static std::shared_ptr<const TaskState> Make(store::TaskRecord rec);
+  static std::shared_ptr<const TaskState> Make(const store::TaskRecord& rec);
+  // Builds the entities into `a`, setting the pointers of `into`.
+  static void Build(const store::TaskRecord& r, Arena& a, TaskState& into);
 };
 
-std::shared_ptr<const Broker::TaskState> Broker::TaskState::Make(
-    store::TaskRecord rec) {
-  auto t = std::make_shared<TaskState>();
-  t->rec = std::move(rec);
-  const store::TaskRecord& r = t->rec;
-  Arena& a = t->arena;
-  t->task = policy::MakeUid(a, "Task", r.id);
-  t->agent = policy::MakeUid(a, r.agent_type, r.agent_id);
-  t->owner = policy::MakeUid(a, r.owner_type, r.owner_id);
-  t->repo = policy::MakeUid(a, "Repo", r.repo);
-  t->environment = policy::MakeUid(a, "Environment", r.environment);
+void Broker::TaskState::Build(const store::TaskRecord& r, Arena& a,
+                              TaskState& into) {
+  into.rec.id = a.CopyString(r.id);
+  into.rec.subject = a.CopyString(r.subject);
+  into.rec.token_jti = a.CopyString(r.token_jti);
+  into.rec.ticket_provider = a.CopyString(r.ticket_provider);
+  into.rec.ticket_id = a.CopyString(r.ticket_id);
+  into.rec.created_ms = r.created_ms;
+  into.rec.expires_ms = r.expires_ms;
+  into.rec.lease_seconds = r.lease_seconds;
+  into.rec.heartbeat_ms = r.heartbeat_ms;
+  into.rec.ticket_checked_ms = r.ticket_checked_ms;
+  into.task = policy::MakeUid(a, "Task", r.id);
+  into.agent = policy::MakeUid(a, r.agent_type, r.agent_id);
+  into.owner = policy::MakeUid(a, r.owner_type, r.owner_id);
+  into.repo = policy::MakeUid(a, "Repo", r.repo);
+  into.environment = policy::MakeUid(a, "Environment", r.environment);
   auto labels = ParseJson(r.labels);
   json::object attrs{
       {"agent", EntityJson(r.agent_type, r.agent_id)},
@@ -185,15 +205,29 @@ std::shared_ptr<const Broker::TaskState> Broker::TaskState::Make(
   // converts leaves the attributes empty, which policy treats as missing.
   if (auto v = policy::ValueFromJson(json::value(attrs), a, "the task");
       v && v->is(policy::ValueKind::kRecord)) {
-    t->task_attrs = &v->AsRecord();
+    into.task_attrs = &v->AsRecord();
   }
   auto agent = ParseJson(r.agent_attrs);
   if (agent && agent->is_object()) {
     if (auto v = policy::ValueFromJson(*agent, a, "the agent");
         v && v->is(policy::ValueKind::kRecord)) {
-      t->agent_attrs = &v->AsRecord();
+      into.agent_attrs = &v->AsRecord();
     }
   }
+}
+
+std::shared_ptr<const Broker::TaskState> Broker::TaskState::Make(
+    const store::TaskRecord& rec) {
+  // Once to learn the size, once into storage of exactly that size.
+  std::size_t bytes;
+  {
+    TaskState probe(0);
+    Arena scratch;
+    Build(rec, scratch, probe);
+    bytes = scratch.used();
+  }
+  auto t = std::make_shared<TaskState>(bytes);
+  Build(rec, t->arena, *t);
   return t;
 }
 
@@ -405,8 +439,7 @@ std::shared_ptr<const Broker::TaskState> Broker::FindActive(
 
 std::string Broker::InactiveReason(const TaskState& t, const TaskCaller* caller,
                                    std::int64_t now_ms) const {
-  const store::TaskRecord& r = t.rec;
-  if (r.ended_ms != 0) return "the task has ended (" + r.end_reason + ")";
+  const TaskState::Facts& r = t.rec;
   if (now_ms >= r.expires_ms) return "the task has expired";
   if (r.lease_seconds > 0 && now_ms > r.heartbeat_ms + r.lease_seconds * 1000)
     return "the task's lease lapsed without a heartbeat";
@@ -797,20 +830,23 @@ Result<json::object> Broker::Heartbeat(std::string_view id) {
   std::string why = InactiveReason(*t, nullptr, now);
   if (!why.empty()) return MakeError("task_inactive", why);
   if (Status s = state_->Heartbeat(id, now); !s) return s.error();
-  store::TaskRecord rec = t->rec;
+  auto full = state_->GetTask(id);
+  if (!full) return full.error();
+  if (!*full) return MakeError("not_found", "no such task");
+  store::TaskRecord rec = std::move(**full);
   rec.heartbeat_ms = now;
-  auto next = TaskState::Make(std::move(rec));
+  auto next = TaskState::Make(rec);
   {
     std::unique_lock l(mu_);
     tasks_[std::string(id)] = next;
   }
-  json::object o{{"task", TaskJson(next->rec)}};
+  json::object o{{"task", TaskJson(rec)}};
   return o;
 }
 
 bool Broker::TicketRefreshDue(const TaskState& task,
                               std::int64_t now_ms) const {
-  const store::TaskRecord& r = task.rec;
+  const TaskState::Facts& r = task.rec;
   if (r.ticket_id.empty() || r.ticket_provider.empty()) return false;
   return now_ms - r.ticket_checked_ms >= tickets_->cache_ms(r.ticket_provider);
 }
@@ -818,9 +854,11 @@ bool Broker::TicketRefreshDue(const TaskState& task,
 std::shared_ptr<const Broker::TaskState> Broker::RefreshTicket(
     std::shared_ptr<const TaskState> task, std::int64_t now_ms) {
   if (!TicketRefreshDue(*task, now_ms)) return task;
-  const store::TaskRecord& r = task->rec;
-  store::TaskRecord rec = r;
-  auto state = tickets_->Lookup(r.ticket_provider, r.ticket_id, r.repo);
+  auto full = state_->GetTask(std::string(task->rec.id));
+  if (!full || !*full) return task;
+  store::TaskRecord rec = std::move(**full);
+  std::string id = rec.id;
+  auto state = tickets_->Lookup(rec.ticket_provider, rec.ticket_id, rec.repo);
   rec.ticket_checked_ms = now_ms;
   if (state) {
     rec.ticket_state = *state;
@@ -830,11 +868,11 @@ std::shared_ptr<const Broker::TaskState> Broker::RefreshTicket(
     // succeeds again.
     rec.ticket_verified = false;
   }
-  (void)state_->UpdateTicket(r.id, rec.ticket_state, rec.ticket_verified,
+  (void)state_->UpdateTicket(rec.id, rec.ticket_state, rec.ticket_verified,
                              now_ms);
   auto next = TaskState::Make(std::move(rec));
   std::unique_lock lock(mu_);
-  auto it = tasks_.find(r.id);
+  auto it = tasks_.find(id);
   if (it != tasks_.end()) it->second = next;
   return next;
 }
@@ -990,7 +1028,7 @@ Result<Broker::Decided> Broker::Decide(const TaskCaller& caller,
     if (!may_block) return WouldBlock();
     task = RefreshTicket(std::move(task), now);
   }
-  const store::TaskRecord& t = task->rec;
+  const TaskState::Facts& t = task->rec;
 
   // Entities: the task, its agent and owner, repo, environment, the
   // resource (catalog attributes, plus a caller's for open types) and the
@@ -1027,13 +1065,17 @@ Result<Broker::Decided> Broker::Decide(const TaskCaller& caller,
   };
   // The task and its agent first: a resource naming one of them refers to
   // the real entity, never to an attribute-less stand-in.
-  added.emplace("Task", t.id);
+  added.emplace("Task", std::string(t.id));
   (void)entities.Add(task->task, task->task_attrs, &kEmptyRecord,
                      {task->agent});
-  if (added.emplace(t.agent_type, t.agent_id).second) {
+  if (added
+          .emplace(std::string(task->agent->type), std::string(task->agent->id))
+          .second) {
     (void)entities.Add(task->agent, task->agent_attrs, &kEmptyRecord, {});
   }
-  if (added.emplace(t.owner_type, t.owner_id).second) {
+  if (added
+          .emplace(std::string(task->owner->type), std::string(task->owner->id))
+          .second) {
     (void)entities.Add(task->owner, &kEmptyRecord, &kEmptyRecord, {});
   }
   const policy::RecordData* extra = nullptr;

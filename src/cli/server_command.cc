@@ -1,5 +1,6 @@
 #include "cli/server_command.h"
 
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
@@ -59,6 +60,10 @@ bool IsLoopbackHost(const std::string& host) {
 }
 
 int RunServer(const ServerFlags& flags) {
+  // Dozens of handler threads would each get a malloc arena of their own;
+  // two keep the heap compact with 100,000 tasks in memory, at no measured
+  // cost in throughput.
+  mallopt(M_ARENA_MAX, 2);
   // Signals are taken by a sigwait loop below; every thread inherits the
   // mask, so none of them is interrupted.
   sigset_t signals;

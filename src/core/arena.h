@@ -28,8 +28,14 @@ class Arena {
   Arena& operator=(const Arena&) = delete;
 
   void* Allocate(std::size_t bytes, std::size_t align) {
-    return resource_.allocate(bytes == 0 ? 1 : bytes, align);
+    if (bytes == 0) bytes = 1;
+    used_ += bytes + align - 1;  // an upper bound, padding included
+    return resource_.allocate(bytes, align);
   }
+
+  // An upper bound on the bytes allocated so far: a buffer this large holds
+  // the same allocations again without touching the heap.
+  std::size_t used() const { return used_; }
 
   template <typename T, typename... Args>
   T* New(Args&&... args) {
@@ -65,6 +71,7 @@ class Arena {
 
  private:
   std::pmr::monotonic_buffer_resource resource_;
+  std::size_t used_ = 0;
 };
 
 }  // namespace tether

@@ -16,6 +16,22 @@
 namespace tether::token {
 namespace {
 
+// A public key of `type` ("RSA", "EC") from the parameters in `bld`, which
+// it frees; null if OpenSSL refuses them.
+EVP_PKEY* PublicKeyFrom(const char* type, OSSL_PARAM_BLD* bld) {
+  EVP_PKEY* pkey = nullptr;
+  OSSL_PARAM* params = OSSL_PARAM_BLD_to_param(bld);
+  EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new_from_name(nullptr, type, nullptr);
+  if (!params || !ctx || EVP_PKEY_fromdata_init(ctx) != 1 ||
+      EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) != 1) {
+    pkey = nullptr;
+  }
+  EVP_PKEY_CTX_free(ctx);
+  OSSL_PARAM_free(params);
+  OSSL_PARAM_BLD_free(bld);
+  return pkey;
+}
+
 namespace json = boost::json;
 
 Error Invalid(std::string message) {
@@ -169,15 +185,7 @@ Result<VerifyKey> KeyFromJwk(const json::object& jwk, std::size_t index) {
     OSSL_PARAM_BLD* bld = OSSL_PARAM_BLD_new();
     OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, bn_n);
     OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, bn_e);
-    OSSL_PARAM* params = OSSL_PARAM_BLD_to_param(bld);
-    EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new_from_name(nullptr, "RSA", nullptr);
-    if (EVP_PKEY_fromdata_init(ctx) != 1 ||
-        EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) != 1) {
-      pkey = nullptr;
-    }
-    EVP_PKEY_CTX_free(ctx);
-    OSSL_PARAM_free(params);
-    OSSL_PARAM_BLD_free(bld);
+    pkey = PublicKeyFrom("RSA", bld);
     BN_free(bn_n);
     BN_free(bn_e);
   } else if (kty == "EC") {
@@ -196,15 +204,7 @@ Result<VerifyKey> KeyFromJwk(const json::object& jwk, std::size_t index) {
                                     "prime256v1", 0);
     OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, point.data(),
                                      point.size());
-    OSSL_PARAM* params = OSSL_PARAM_BLD_to_param(bld);
-    EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr);
-    if (EVP_PKEY_fromdata_init(ctx) != 1 ||
-        EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) != 1) {
-      pkey = nullptr;
-    }
-    EVP_PKEY_CTX_free(ctx);
-    OSSL_PARAM_free(params);
-    OSSL_PARAM_BLD_free(bld);
+    pkey = PublicKeyFrom("EC", bld);
     if (pkey) {
       // The point must be on the curve.
       EVP_PKEY_CTX* check = EVP_PKEY_CTX_new(pkey, nullptr);

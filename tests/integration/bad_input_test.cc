@@ -197,6 +197,31 @@ TEST_F(BadInputTest, OversizedHeadersAre431) {
   EXPECT_NE(answer.find("headers_too_large"), std::string::npos);
 }
 
+TEST(SlowClientTest, StalledRequestIsClosedAtItsDeadline) {
+  TetherServer server("request_timeout_ms = 300");
+  ASSERT_TRUE(server.Start()) << server.startup_output();
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<std::uint16_t>(
+      std::stoi(server.url().substr(server.url().rfind(':') + 1))));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  // A guard against a server that never closes: the test fails, not hangs.
+  timeval guard{10, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &guard, sizeof guard);
+  // Half a request, then nothing (a slowloris).
+  std::string half = "GET /healthz HTTP/1.1\r\nHost: x\r\n";
+  ASSERT_EQ(::send(fd, half.data(), half.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(half.size()));
+  char buf[4096];
+  ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+  ::close(fd);
+  // Closed by the server (0, or a reset), not by the guard (EAGAIN).
+  EXPECT_TRUE(n == 0 || (n < 0 && errno == ECONNRESET)) << n << " " << errno;
+  EXPECT_EQ(server.Call("GET", "/healthz").status, 200);
+}
+
 TEST_F(BadInputTest, GarbageRequestLineIs400OrClosed) {
   std::string answer = Raw("\x16\x03\x01\x02\x00 garbage\r\n\r\n");
   EXPECT_TRUE(answer.empty() || answer.find("HTTP/1.1 400") == 0) << answer;

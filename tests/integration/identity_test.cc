@@ -57,13 +57,7 @@ class Pki {
 
 // Policies plus one that lets SPIFFE workloads of example.org start tasks.
 std::string PoliciesWithSpiffe(const std::string& dir) {
-  std::string to = dir + "/policies";
-  std::filesystem::create_directories(to);
-  for (const auto& e : std::filesystem::directory_iterator(
-           std::string(TETHER_SOURCE_DIR) + "/examples/policies")) {
-    if (e.path().extension() == ".cedar")
-      std::filesystem::copy_file(e.path(), to / e.path().filename());
-  }
+  std::string to = CopyExamplePolicies(dir);
   WriteText(to + "/50-spiffe.cedar", R"(
 @id("spiffe-workloads-start-tasks")
 permit (principal is Agent, action == Action::"task.create", resource is Repo)
@@ -207,15 +201,18 @@ class JwksFixture {
   HttpTestServer server_;
 };
 
+std::string SpiffeIssuer(const JwksFixture& jwks, int min_refresh_seconds) {
+  return "[[identity.spiffe]]\ntrust_domain = \"example.org\"\n"
+         "audience = \"tether\"\njwks_uri = \"" +
+         jwks.url() + "\"\njwks_min_refresh_seconds = " +
+         std::to_string(min_refresh_seconds) + "\n";
+}
+
 TEST(SpiffeTest, JwtSvidFromJwksUriStartsATask) {
   JwksFixture jwks;
   std::string kid = jwks.AddKey();
   std::string dir = MakeTempDir("tether-spiffe");
-  TetherServer server("",
-                      "[[identity.spiffe]]\ntrust_domain = \"example.org\"\n"
-                      "audience = \"tether\"\njwks_uri = \"" +
-                          jwks.url() + "\"\njwks_min_refresh_seconds = 60\n",
-                      PoliciesWithSpiffe(dir));
+  TetherServer server("", SpiffeIssuer(jwks, 60), PoliciesWithSpiffe(dir));
   ASSERT_TRUE(server.Start()) << server.startup_output();
   Reply r = server.Call("POST", "/v1/tasks",
                         jwks.Svid(kid, "spiffe://example.org/ns/ci/sa/agent"),
@@ -248,11 +245,7 @@ TEST(SpiffeTest, UnknownKidRefreshesTheJwksAtMostOncePerInterval) {
   JwksFixture jwks;
   std::string kid = jwks.AddKey();
   std::string dir = MakeTempDir("tether-spiffe");
-  TetherServer server("",
-                      "[[identity.spiffe]]\ntrust_domain = \"example.org\"\n"
-                      "audience = \"tether\"\njwks_uri = \"" +
-                          jwks.url() + "\"\njwks_min_refresh_seconds = 600\n",
-                      PoliciesWithSpiffe(dir));
+  TetherServer server("", SpiffeIssuer(jwks, 600), PoliciesWithSpiffe(dir));
   ASSERT_TRUE(server.Start()) << server.startup_output();
   ASSERT_EQ(
       server
@@ -282,11 +275,7 @@ TEST(SpiffeTest, RotatedIssuerKeyIsPickedUpOnUnknownKid) {
   JwksFixture jwks;
   std::string first = jwks.AddKey();
   std::string dir = MakeTempDir("tether-spiffe");
-  TetherServer server("",
-                      "[[identity.spiffe]]\ntrust_domain = \"example.org\"\n"
-                      "audience = \"tether\"\njwks_uri = \"" +
-                          jwks.url() + "\"\njwks_min_refresh_seconds = 1\n",
-                      PoliciesWithSpiffe(dir));
+  TetherServer server("", SpiffeIssuer(jwks, 1), PoliciesWithSpiffe(dir));
   ASSERT_TRUE(server.Start()) << server.startup_output();
   ASSERT_EQ(
       server

@@ -411,20 +411,9 @@ TEST(ServerStartTest, RefusesAKeyFileOthersCanRead) {
 
 // --- policies ---------------------------------------------------------------
 
-std::string CopyPolicies(const std::string& dir) {
-  std::string to = dir + "/policies";
-  std::filesystem::create_directories(to);
-  for (const auto& e : std::filesystem::directory_iterator(
-           std::string(TETHER_SOURCE_DIR) + "/examples/policies")) {
-    if (e.path().extension() == ".cedar")
-      std::filesystem::copy_file(e.path(), to / e.path().filename());
-  }
-  return to;
-}
-
 TEST(ServerPolicyTest, PolicyWithoutIdRefusesToLoad) {
   std::string dir = MakeTempDir("tether-policies");
-  std::string policies = CopyPolicies(dir);
+  std::string policies = CopyExamplePolicies(dir);
   WriteText(policies + "/99-anonymous.cedar",
             "permit (principal, action, resource);\n");
   TetherServer server("", "", policies);
@@ -437,7 +426,7 @@ TEST(ServerPolicyTest, PolicyWithoutIdRefusesToLoad) {
 
 TEST(ServerPolicyTest, DuplicatePolicyIdRefusesToLoad) {
   std::string dir = MakeTempDir("tether-policies");
-  std::string policies = CopyPolicies(dir);
+  std::string policies = CopyExamplePolicies(dir);
   WriteText(policies + "/99-dup.cedar",
             "@id(\"read-own-repo\")\npermit (principal, action, resource);\n");
   TetherServer server("", "", policies);
@@ -449,7 +438,7 @@ TEST(ServerPolicyTest, DuplicatePolicyIdRefusesToLoad) {
 
 TEST(ServerPolicyTest, ReloadSwapsValidSetsAndKeepsTheOldOnError) {
   std::string dir = MakeTempDir("tether-policies");
-  std::string policies = CopyPolicies(dir);
+  std::string policies = CopyExamplePolicies(dir);
   TetherServer server("", "", policies);
   ASSERT_TRUE(server.Start()) << server.startup_output();
   auto [id, token] = server.StartTask();

@@ -27,6 +27,18 @@ std::string MakeTempDir(const std::string& prefix) {
   return made ? std::string(made) : std::string();
 }
 
+std::string CopyExamplePolicies(const std::string& dir) {
+  std::string to = dir + "/policies";
+  std::filesystem::create_directories(to);
+  for (const auto& e : std::filesystem::directory_iterator(
+           std::string(TETHER_SOURCE_DIR) + "/examples/policies")) {
+    if (e.path().extension() == ".cedar") {
+      std::filesystem::copy_file(e.path(), to / e.path().filename());
+    }
+  }
+  return to;
+}
+
 void WriteText(const std::string& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out << text;

@@ -105,6 +105,9 @@ class TetherServer {
   void Wait();
 };
 
+// Copies examples/policies/*.cedar into <dir>/policies; returns that path.
+std::string CopyExamplePolicies(const std::string& dir);
+
 // A fresh directory under the temp dir, removed by the caller.
 std::string MakeTempDir(const std::string& prefix);
 void WriteText(const std::string& path, const std::string& text);

@@ -59,4 +59,7 @@ expect 'the task has ended (revoked)'
 expect '"ok":true'
 expect 'authz.decision'
 expect 'tether_decisions_total{outcome="allow"}'
+expect '"name":"ada","role":"approver","groups":["release-managers"],"token":"tto_'
+expect '{"kid":"'
+expect '"policy_set_sha256":"'
 echo "quickstart: every step ran as written"
