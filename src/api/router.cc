@@ -169,6 +169,18 @@ HttpResponse Router::Handle(const HttpRequest& request) {
 }
 
 bool Router::HandleInline(const HttpRequest& req, const Responder& respond) {
+  // Like Handle, never let an exception out (this runs on a network thread);
+  // before the broker took the request, the handler pool can still answer.
+  bool taken = false;
+  try {
+    taken = TryInline(req, respond);
+  } catch (const std::exception&) {
+    if (!taken) return false;
+  }
+  return taken;
+}
+
+bool Router::TryInline(const HttpRequest& req, const Responder& respond) {
   if (req.method != "POST" || req.path != "/v1/authorize" ||
       !req.query.empty() || !IsJsonContentType(req.content_type)) {
     return false;

@@ -39,6 +39,7 @@ class Router {
 
  private:
   HttpResponse Route(const HttpRequest& request);
+  bool TryInline(const HttpRequest& request, const Responder& respond);
   broker::Broker& broker_;
   ServerConfig config_;
 };

@@ -323,7 +323,24 @@ Status Broker::Init() {
 void Broker::RejectIdentity(std::string_view edge, std::string_view remote,
                             const std::string& why) {
   metrics_.IdentityReject();
+  // Every rejection is counted; the audit records at most one per remote
+  // address per second (with how many it stands for), so a client without
+  // credentials cannot turn bad tokens into unbounded durable writes.
+  std::int64_t now = NowMs();
+  std::uint64_t suppressed = 0;
+  {
+    std::lock_guard lock(reject_mu_);
+    if (reject_log_.size() > 10'000) reject_log_.clear();
+    RejectWindow& w = reject_log_[std::string(remote)];
+    if (now - w.last_ms < 1000) {
+      ++w.suppressed;
+      return;
+    }
+    suppressed = w.suppressed;
+    w = {now, 0};
+  }
   audit::Event e;
+  if (suppressed) e.detail["suppressed_since_last"] = suppressed;
   e.type = "identity.reject";
   e.edge = std::string(edge);
   e.reasons = {why};
@@ -854,11 +871,15 @@ bool Broker::TicketRefreshDue(const TaskState& task,
 std::shared_ptr<const Broker::TaskState> Broker::RefreshTicket(
     std::shared_ptr<const TaskState> task, std::int64_t now_ms) {
   if (!TicketRefreshDue(*task, now_ms)) return task;
-  auto full = state_->GetTask(std::string(task->rec.id));
-  if (!full || !*full) return task;
+  std::string id(task->rec.id);
+  // The lookup may take a while; nothing is held during it.
+  auto state = tickets_->Lookup(task->rec.ticket_provider, task->rec.ticket_id,
+                                task->repo->id);
+  // Apply it to the record as it is now (a heartbeat may have come in).
+  std::lock_guard write(write_mu_);
+  auto full = state_->GetTask(id);
+  if (!full || !*full || (*full)->ended_ms != 0) return task;
   store::TaskRecord rec = std::move(**full);
-  std::string id = rec.id;
-  auto state = tickets_->Lookup(rec.ticket_provider, rec.ticket_id, rec.repo);
   rec.ticket_checked_ms = now_ms;
   if (state) {
     rec.ticket_state = *state;
@@ -870,7 +891,7 @@ std::shared_ptr<const Broker::TaskState> Broker::RefreshTicket(
   }
   (void)state_->UpdateTicket(rec.id, rec.ticket_state, rec.ticket_verified,
                              now_ms);
-  auto next = TaskState::Make(std::move(rec));
+  auto next = TaskState::Make(rec);
   std::unique_lock lock(mu_);
   auto it = tasks_.find(id);
   if (it != tasks_.end()) it->second = next;
@@ -1340,6 +1361,8 @@ Result<json::object> Broker::CreateOperatorToken(const Principal& actor,
       groups.emplace_back(v.get_string());
     }
   }
+  // One name, one operator: checked and inserted under the write lock.
+  std::lock_guard write(write_mu_);
   if (operators_.HasName(*name)) {
     return MakeError("conflict",
                      "an operator named `" + *name + "` already exists");

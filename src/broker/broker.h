@@ -211,6 +211,14 @@ class Broker {
   mutable std::mutex cache_mu_;
   std::unordered_map<std::string, CachedToken> token_cache_;  // guarded
 
+  // identity.reject audit records per remote address (rate-limited).
+  struct RejectWindow {
+    std::int64_t last_ms = 0;
+    std::uint64_t suppressed = 0;
+  };
+  std::mutex reject_mu_;
+  std::unordered_map<std::string, RejectWindow> reject_log_;  // guarded
+
   std::mutex reap_mu_;
   std::condition_variable reap_cv_;
   bool stop_ = false;  // guarded by reap_mu_

@@ -3,6 +3,7 @@
 #include <boost/json.hpp>
 #include <functional>
 
+#include "core/entity_ids.h"
 #include "core/files.h"
 #include "core/json.h"
 #include "core/time.h"
@@ -201,6 +202,45 @@ Result<std::unique_ptr<ResourceCatalog>> ResourceCatalog::Load(
                                             std::to_string(where.line) + ":" +
                                             std::to_string(where.column) +
                                             ": " + j.error().message);
+  }
+  // Requests name repositories and hosts canonically; a catalog entity under
+  // another spelling would never be found, and its parents and attributes
+  // would silently not apply.
+  if (j->is_array()) {
+    auto check = [&](const json::value& uid) -> Status {
+      if (!uid.is_object()) return {};
+      const json::object& u =
+          uid.get_object().contains("__entity") &&
+                  uid.get_object().at("__entity").is_object()
+              ? uid.get_object().at("__entity").get_object()
+              : uid.get_object();
+      const json::value* type = u.if_contains("type");
+      const json::value* id = u.if_contains("id");
+      if (!type || !id || !type->is_string() || !id->is_string()) return {};
+      std::string_view t = type->get_string(), i = id->get_string();
+      Result<std::string> canonical = std::string(i);
+      if (t == "Repo") canonical = CanonicalRepo(i);
+      if (t == "Host") canonical = CanonicalHost(i);
+      if (!canonical || *canonical != i) {
+        return MakeError("invalid_catalog",
+                         config.entities + ": " + std::string(t) + "::\"" +
+                             std::string(i) + "\" is not canonical (write " +
+                             (canonical ? *canonical : "owner/name") + ")");
+      }
+      return {};
+    };
+    for (const json::value& e : j->get_array()) {
+      if (!e.is_object()) continue;
+      if (const json::value* uid = e.get_object().if_contains("uid")) {
+        if (Status st = check(*uid); !st) return st.error();
+      }
+      if (const json::value* parents = e.get_object().if_contains("parents");
+          parents && parents->is_array()) {
+        for (const json::value& p : parents->get_array()) {
+          if (Status st = check(p); !st) return st.error();
+        }
+      }
+    }
   }
   auto store = policy::EntityStore::FromJson(*j);
   if (!store) {

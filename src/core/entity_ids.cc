@@ -33,6 +33,8 @@ bool RepoPartOk(std::string_view p) {
 Result<std::string> CanonicalRepo(std::string_view repo) {
   std::string r = Lower(repo);
   if (r.size() > 4 && r.ends_with(".git")) r.resize(r.size() - 4);
+  // Idempotent: a name still ending in .git would canonicalize again.
+  if (r.ends_with(".git")) return Bad("repository (owner/name)", repo);
   std::size_t slash = r.find('/');
   if (slash == std::string::npos ||
       r.find('/', slash + 1) != std::string::npos ||

@@ -276,6 +276,23 @@ TEST_F(BadInputTest, GarbageTaskTokenIs401AndAudited) {
             std::string::npos);
 }
 
+TEST_F(BadInputTest, RejectedCredentialsAreCountedButAuditedAtARate) {
+  for (int i = 0; i < 50; ++i) {
+    EXPECT_EQ(
+        server_.Call("GET", "/v1/tasks", "garbage" + std::to_string(i)).status,
+        401);
+  }
+  Reply m = server_.Call("GET", "/metrics");
+  EXPECT_NE(m.body.find("tether_identity_rejections_total 50"),
+            std::string::npos)
+      << m.body;
+  Reply audit = server_.Call("GET", "/v1/audit?type=identity.reject",
+                             server_.admin_token());
+  std::size_t events = audit.json.at("events").as_array().size();
+  EXPECT_GE(events, 1u);
+  EXPECT_LT(events, 50u);  // not one durable write per bad token
+}
+
 TEST_F(BadInputTest, BadRevocationsAre400) {
   const std::string& t = server_.admin_token();
   EXPECT_EQ(server_.Call("POST", "/v1/revocations", t, "{}").status, 400);

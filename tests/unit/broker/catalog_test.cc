@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 #include "core/files.h"
 
 namespace tether::broker {
@@ -72,6 +74,30 @@ TEST(ActionCatalogTest, TheShippedCatalogNamesEveryDesignAction) {
         "credential.issue", "github.releases.create", "registry.publish"}) {
     EXPECT_TRUE((*c)->Has(a)) << a;
   }
+}
+
+TEST(ResourceCatalogTest, NonCanonicalRepoAndHostIdsAreRefused) {
+  std::string dir = ::testing::TempDir();
+  for (const char* uid : {R"({"type":"Repo","id":"Acme/Payments"})",
+                          R"({"type":"Repo","id":"acme/payments.git"})",
+                          R"({"type":"Host","id":"API.GitHub.com"})"}) {
+    std::string path = dir + "/catalog-test.json";
+    {
+      std::ofstream out(path);
+      out << R"([{"uid":{"type":"Secret","id":"s"},"attrs":{},"parents":[)"
+          << uid << "]}]";
+    }
+    ResourcesConfig config;
+    config.entities = path;
+    auto c = ResourceCatalog::Load(config);
+    ASSERT_FALSE(c) << uid;
+    EXPECT_EQ(c.error().code, "invalid_catalog");
+    EXPECT_NE(c.error().message.find("not canonical"), std::string::npos);
+  }
+  ResourcesConfig shipped;
+  shipped.entities =
+      std::string(TETHER_SOURCE_DIR) + "/examples/resources.json";
+  EXPECT_TRUE(ResourceCatalog::Load(shipped));
 }
 
 }  // namespace

@@ -11,9 +11,17 @@ TEST(EntityIdsTest, RepoIsLowerCasedWithoutDotGit) {
   EXPECT_EQ(*CanonicalRepo("a-b_c/d.e"), "a-b_c/d.e");
 }
 
+TEST(EntityIdsTest, CanonicalRepoIsIdempotent) {
+  for (const char* repo : {"Acme/API.git", "acme/api", "a.b/c.d"}) {
+    std::string once = *CanonicalRepo(repo);
+    EXPECT_EQ(*CanonicalRepo(once), once) << repo;
+  }
+}
+
 TEST(EntityIdsTest, MalformedRepoIsRefused) {
-  for (const char* bad : {"", "acme", "acme/", "/api", "acme/api/x", "../x",
-                          "acme/..", "acme/ap i", "acme/api?", "a\\b/c"}) {
+  for (const char* bad :
+       {"", "acme", "acme/", "/api", "acme/api/x", "../x", "acme/..",
+        "acme/ap i", "acme/api?", "a\\b/c", "acme/api.git.git", "acme/.git"}) {
     EXPECT_FALSE(CanonicalRepo(bad)) << bad;
   }
   EXPECT_EQ(CanonicalRepo("acme").error().code, "invalid_request");
