@@ -407,16 +407,10 @@ std::optional<TaskCaller> Broker::CachedTaskToken(
 
 Result<TaskCaller> Broker::AuthenticateTask(std::string_view token,
                                             std::string_view remote) {
-  std::int64_t now = NowMs();
-  std::string digest = TokenDigest(token);
-  {
-    std::lock_guard lock(cache_mu_);
-    auto it = token_cache_.find(digest);
-    if (it != token_cache_.end()) {
-      if (it->second.caller.exp * 1000 > now) return it->second.caller;
-      token_cache_.erase(it);
-    }
+  if (std::optional<TaskCaller> cached = CachedTaskToken(token)) {
+    return *cached;
   }
+  std::int64_t now = NowMs();
   token::VerifyPolicy policy;
   policy.issuer = options_.url;
   policy.audience = options_.url;
@@ -440,7 +434,7 @@ Result<TaskCaller> Broker::AuthenticateTask(std::string_view token,
     std::lock_guard lock(cache_mu_);
     // A bounded cache: verification is only a cost, never a decision.
     if (token_cache_.size() >= 200'000) token_cache_.clear();
-    token_cache_[digest] = {caller};
+    token_cache_[TokenDigest(token)] = {caller};
   }
   return caller;
 }
@@ -954,11 +948,14 @@ Result<Broker::Decided> Broker::Decide(const TaskCaller& caller,
   const json::value* rattrs = ro.if_contains("attrs");
   if (rattrs && !rattrs->is_object())
     return invalid("`resource.attrs` must be an object");
-  json::object ctx;
+  // The caller's context, copied once: tether adds its keys to it, policy
+  // reads it, and the audit event takes it.
+  json::value ctx_json = json::object{};
   if (const json::value* cv = b.if_contains("context")) {
     if (!cv->is_object()) return invalid("`context` must be an object");
-    ctx = cv->get_object();
+    ctx_json = cv->get_object();
   }
+  json::object& ctx = ctx_json.get_object();
   for (const auto& [k, v] : ctx) {
     if (kReservedContextKeys.count(k)) {
       return invalid("the context key `" + std::string(k) +
@@ -975,17 +972,21 @@ Result<Broker::Decided> Broker::Decide(const TaskCaller& caller,
   }
   // The request as the caller stated it, canonicalized: what an approval
   // will be bound to.
-  json::object digest_input{
-      {"task", caller.task_id},
-      {"action", *action},
-      {"resource", json::object{{"type", *rtype}, {"id", *rid}}},
-      {"context", ctx}};
-  if (rattrs) {
-    digest_input["resource"].get_object()["attrs"] = *rattrs;
-  }
-  auto canonical = CanonicalJson(digest_input);
-  if (!canonical) return invalid(canonical.error().message);
-  std::string request_digest = HexEncode(Sha256(*canonical));
+  // RFC 8785 of {"action", "context", "resource", "task"}, written
+  // directly (members in that order) rather than through a copied object.
+  std::string canonical = "{\"action\":";
+  AppendCanonicalString(canonical, *action);
+  canonical += ",\"context\":";
+  bool canonical_ok = AppendCanonicalJson(canonical, ctx_json);
+  canonical += ",\"resource\":";
+  json::value resource_json = json::object{{"type", *rtype}, {"id", *rid}};
+  if (rattrs) resource_json.get_object()["attrs"] = *rattrs;
+  canonical_ok = canonical_ok && AppendCanonicalJson(canonical, resource_json);
+  canonical += ",\"task\":";
+  AppendCanonicalString(canonical, caller.task_id);
+  canonical += '}';
+  if (!canonical_ok) return invalid("the request cannot be canonicalized");
+  std::string request_digest = HexEncode(Sha256(canonical));
 
   std::int64_t now = NowMs();
   ctx["now"] = Seconds(now);
@@ -1004,7 +1005,6 @@ Result<Broker::Decided> Broker::Decide(const TaskCaller& caller,
   e.decision_id = decision_id;
   e.request_digest = request_digest;
   e.edge = edge;
-  e.detail["context"] = ctx;
   if (rattrs) e.detail["resource_attrs"] = *rattrs;
 
   // Denials decided before policy: inactive task, unknown action or type.
@@ -1019,6 +1019,7 @@ Result<Broker::Decided> Broker::Decide(const TaskCaller& caller,
     e.decision = "deny";
     e.reasons = {reason};
     e.latency_us = latency();
+    e.detail["context"] = std::move(ctx_json);
     out.event = std::move(e);
     return std::move(out);
   };
@@ -1059,13 +1060,11 @@ Result<Broker::Decided> Broker::Decide(const TaskCaller& caller,
   if (Status s = bundle->actions->AddEntities(*action, entities); !s) {
     return s.error();
   }
-  std::set<std::pair<std::string, std::string>> added;
   const policy::EntityUid* resource_uid = policy::MakeUid(arena, *rtype, *rid);
   std::vector<const policy::EntityUid*> catalog_todo;
   auto add_catalog = [&](const policy::EntityUid* uid,
                          const policy::RecordData* extra) -> Status {
-    if (!added.emplace(std::string(uid->type), std::string(uid->id)).second)
-      return {};
+    if (entities.Find(*uid)) return {};  // the task, its agent, or seen
     const policy::Entity* ce = bundle->resources->Find(*uid);
     const policy::RecordData* attrs = ce ? ce->attrs : &kEmptyRecord;
     if (extra && extra->size) {
@@ -1086,17 +1085,12 @@ Result<Broker::Decided> Broker::Decide(const TaskCaller& caller,
   };
   // The task and its agent first: a resource naming one of them refers to
   // the real entity, never to an attribute-less stand-in.
-  added.emplace("Task", std::string(t.id));
   (void)entities.Add(task->task, task->task_attrs, &kEmptyRecord,
                      {task->agent});
-  if (added
-          .emplace(std::string(task->agent->type), std::string(task->agent->id))
-          .second) {
+  if (!entities.Find(*task->agent)) {
     (void)entities.Add(task->agent, task->agent_attrs, &kEmptyRecord, {});
   }
-  if (added
-          .emplace(std::string(task->owner->type), std::string(task->owner->id))
-          .second) {
+  if (!entities.Find(*task->owner)) {
     (void)entities.Add(task->owner, &kEmptyRecord, &kEmptyRecord, {});
   }
   const policy::RecordData* extra = nullptr;
@@ -1116,8 +1110,9 @@ Result<Broker::Decided> Broker::Decide(const TaskCaller& caller,
     if (bundle->resources->Find(*p)) (void)add_catalog(p, nullptr);
   }
   if (Status s = entities.Finalize(); !s) return invalid(s.error().message);
-  auto ctx_value = policy::ValueFromJson(json::value(ctx), arena, "context");
+  auto ctx_value = policy::ValueFromJson(ctx_json, arena, "context");
   if (!ctx_value) return invalid(ctx_value.error().message);
+  e.detail["context"] = std::move(ctx_json);
   policy::Request request{task->task, bundle->actions->Uid(*action),
                           resource_uid, &ctx_value->AsRecord()};
   policy::Response response =

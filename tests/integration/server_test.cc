@@ -7,6 +7,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -71,6 +72,32 @@ TEST_F(ServerTest, DecisionCarriesPolicyIdsAndIsAudited) {
     }
   }
   EXPECT_TRUE(found) << audit.body;
+}
+
+TEST_F(ServerTest, RequestDigestIsCanonical) {
+  auto [id, token] = server_.StartTask();
+  auto decide = [&](const std::string& context) {
+    Reply r = server_.Call(
+        "POST", "/v1/authorize", token,
+        R"({"context":)" + context +
+            R"(,"resource":{"id":"acme/api","type":"Repo"},"action":"git.fetch"})");
+    EXPECT_EQ(r.status, 200) << r.body;
+    return r.Field("/decision_id");
+  };
+  std::string a = decide(R"({"x":1,"y":"z"})");
+  std::string b = decide(R"({"y":"z","x":1})");
+  std::string c = decide(R"({"x":2,"y":"z"})");
+  Reply audit = server_.Call("GET", "/v1/audit?type=authz.decision&task=" + id,
+                             server_.admin_token());
+  std::map<std::string, std::string> digest;
+  for (const auto& e : audit.json.at("events").as_array()) {
+    if (!e.as_object().contains("request_digest")) continue;  // task.create
+    digest[std::string(e.at("decision_id").as_string())] =
+        std::string(e.at("request_digest").as_string());
+  }
+  ASSERT_EQ(digest[a].size(), 64u);
+  EXPECT_EQ(digest[a], digest[b]);  // member order does not matter
+  EXPECT_NE(digest[a], digest[c]);  // the values do
 }
 
 TEST_F(ServerTest, ApprovalGatedActionAnswersApprovalRequired) {
