@@ -148,6 +148,7 @@ int StatusForError(std::string_view code) {
     return 403;
   if (code == "not_found") return 404;
   if (code == "conflict") return 409;
+  if (code == "too_many_tasks") return 429;
   if (code == "invalid_policy" || code == "invalid_catalog") return 422;
   if (code == "audit_unavailable" || code == "store_busy" ||
       code == "store_full" || code == "store_io") {

@@ -119,17 +119,6 @@ std::string TokenDigest(std::string_view token) {
   return std::string(reinterpret_cast<const char*>(d.data()), d.size());
 }
 
-std::vector<std::string> LabelsFromJson(std::string_view text) {
-  std::vector<std::string> out;
-  auto j = ParseJson(text);
-  if (j && j->is_array()) {
-    for (const auto& v : j->get_array()) {
-      if (v.is_string()) out.emplace_back(v.get_string());
-    }
-  }
-  return out;
-}
-
 std::int64_t Seconds(std::int64_t ms) { return ms / 1000; }
 
 // Decide() without blocking found it would have to (a store read, a ticket
@@ -487,9 +476,9 @@ json::object Broker::TaskJson(const store::TaskRecord& t) const {
   o["repo"] = t.repo;
   o["environment"] = t.environment;
   o["intent"] = t.intent;
-  json::array labels;
-  for (const auto& l : LabelsFromJson(t.labels)) labels.emplace_back(l);
-  o["labels"] = std::move(labels);
+  // Stored as a JSON array of strings, validated when the task started.
+  auto labels = ParseJson(t.labels);
+  o["labels"] = labels && labels->is_array() ? *labels : json::array{};
   if (!t.ticket_id.empty()) {
     o["ticket"] = json::object{{"id", t.ticket_id},
                                {"state", t.ticket_state},
@@ -590,6 +579,29 @@ Result<Reply> Broker::CreateTask(const Principal& caller,
         ticket_note = state.error().message;
       }
     }
+  }
+  // Active tasks are held in memory: past the configured bound, refuse
+  // (and say so in the audit log) rather than grow without limit.
+  std::size_t active;
+  {
+    std::shared_lock lock(mu_);
+    active = tasks_.size();
+  }
+  if (active >= static_cast<std::size_t>(sc.max_active_tasks)) {
+    audit::Event full;
+    full.type = "authz.decision";
+    full.principal = Uid(caller.type, caller.id);
+    full.action = "task.create";
+    full.resource = Uid("Repo", *repo);
+    full.decision = "deny";
+    full.edge = "api";
+    full.reasons = {"the server holds server.max_active_tasks active tasks"};
+    full.detail["subject"] = caller.subject;
+    (void)Audit(std::move(full));
+    metrics_.Decision(Outcome::kError, 0);
+    return MakeError("too_many_tasks",
+                     "the server already holds " + std::to_string(active) +
+                         " active tasks (server.max_active_tasks)");
   }
   // Who the agent is: a workload is its own agent; an operator may name one.
   std::string agent_type = caller.type, agent_id = caller.id;

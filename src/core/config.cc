@@ -146,7 +146,8 @@ Status ReadServer(const Reader& r, const toml::table& t, ServerConfig& s) {
           {"listen", "url", "io_threads", "worker_threads", "tls_cert",
            "tls_key", "client_ca", "require_client_cert", "max_body_bytes",
            "max_header_bytes", "request_timeout_ms", "policies",
-           "metrics_public", "task_ttl_seconds", "max_task_ttl_seconds"},
+           "metrics_public", "task_ttl_seconds", "max_task_ttl_seconds",
+           "max_active_tasks"},
           "[server]");
       !st) {
     return st;
@@ -165,7 +166,8 @@ Status ReadServer(const Reader& r, const toml::table& t, ServerConfig& s) {
         r.Get(t, "policies", s.policies, w),
         r.Get(t, "metrics_public", s.metrics_public, w),
         r.Get(t, "task_ttl_seconds", s.task_ttl_seconds, w),
-        r.Get(t, "max_task_ttl_seconds", s.max_task_ttl_seconds, w)}) {
+        r.Get(t, "max_task_ttl_seconds", s.max_task_ttl_seconds, w),
+        r.Get(t, "max_active_tasks", s.max_active_tasks, w)}) {
     if (!st) return st;
   }
   if (s.io_threads < 1 || s.io_threads > 64)
@@ -182,6 +184,8 @@ Status ReadServer(const Reader& r, const toml::table& t, ServerConfig& s) {
     return r.At(t, "server body and header limits must be at least 1024");
   if (s.request_timeout_ms < 100)
     return r.At(t, "server.request_timeout_ms must be at least 100");
+  if (s.max_active_tasks < 1)
+    return r.At(t, "server.max_active_tasks must be at least 1");
   if (s.task_ttl_seconds < 1 || s.max_task_ttl_seconds < s.task_ttl_seconds)
     return r.At(t,
                 "server.task_ttl_seconds must be at least 1 and at most "

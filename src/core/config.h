@@ -58,6 +58,8 @@ struct ServerConfig {
   bool metrics_public = false;                 // serve /metrics beyond loopback
   std::int64_t task_ttl_seconds = 3600;
   std::int64_t max_task_ttl_seconds = 24 * 3600;
+  // Active tasks live in memory (~2.3 KB each); more are refused (429).
+  std::int64_t max_active_tasks = 200'000;
 };
 
 struct KeysConfig {

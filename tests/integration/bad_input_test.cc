@@ -293,6 +293,27 @@ TEST_F(BadInputTest, RejectedCredentialsAreCountedButAuditedAtARate) {
   EXPECT_LT(events, 50u);  // not one durable write per bad token
 }
 
+TEST(TaskLimitTest, TasksBeyondTheBoundAreRefusedAndAudited) {
+  TetherServer server("max_active_tasks = 2");
+  ASSERT_TRUE(server.Start()) << server.startup_output();
+  auto first = server.StartTask();
+  ASSERT_FALSE(server.StartTask().first.empty());
+  Reply r = server.Call("POST", "/v1/tasks", server.IdentityToken(),
+                        R"({"repo":"acme/api"})");
+  EXPECT_EQ(r.status, 429) << r.body;
+  EXPECT_EQ(r.error_code(), "too_many_tasks");
+  Reply audit =
+      server.Call("GET", "/v1/audit?type=authz.decision", server.admin_token());
+  EXPECT_NE(audit.body.find("server.max_active_tasks"), std::string::npos);
+  // Ending one makes room again.
+  ASSERT_EQ(
+      server
+          .Call("POST", "/v1/tasks/" + first.first + "/end", first.second, "{}")
+          .status,
+      200);
+  EXPECT_FALSE(server.StartTask().first.empty());
+}
+
 TEST_F(BadInputTest, BadRevocationsAre400) {
   const std::string& t = server_.admin_token();
   EXPECT_EQ(server_.Call("POST", "/v1/revocations", t, "{}").status, 400);
