@@ -19,6 +19,7 @@
 #include "core/crypto.h"
 #include "core/files.h"
 #include "core/json.h"
+#include "core/time.h"
 #include "store/sqlite.h"
 
 namespace tether::cli {
@@ -80,65 +81,6 @@ std::string FormatTime(std::int64_t ms) {
 
 // Unix seconds, RFC 3339 (`2026-11-26T10:00:00Z`, `...+02:00`), or a
 // duration before now (`90s`, `15m`, `2h`, `7d`). Returns Unix milliseconds.
-Result<std::int64_t> ParseTime(const std::string& text) {
-  auto bad = [&] {
-    return MakeError("invalid_time",
-                     "cannot read time `" + text +
-                         "`: use Unix seconds, RFC 3339 or a duration "
-                         "such as 15m");
-  };
-  if (text.empty()) return bad();
-  char* end = nullptr;
-  long long n = std::strtoll(text.c_str(), &end, 10);
-  if (end && *end == '\0') return n * 1000;
-  if (end && end != text.c_str() && end[1] == '\0') {
-    std::int64_t unit = 0;
-    switch (*end) {
-      case 's':
-        unit = 1000;
-        break;
-      case 'm':
-        unit = 60'000;
-        break;
-      case 'h':
-        unit = 3'600'000;
-        break;
-      case 'd':
-        unit = 86'400'000;
-        break;
-      default:
-        return bad();
-    }
-    auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                   std::chrono::system_clock::now().time_since_epoch())
-                   .count();
-    return now - n * unit;
-  }
-  std::tm tm{};
-  const char* rest = strptime(text.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
-  if (!rest) return bad();
-  std::int64_t ms = static_cast<std::int64_t>(timegm(&tm)) * 1000;
-  if (*rest == '.') {
-    ++rest;
-    int digits = 0, frac = 0;
-    while (*rest >= '0' && *rest <= '9') {
-      if (digits < 3) frac = frac * 10 + (*rest - '0'), ++digits;
-      ++rest;
-    }
-    while (digits < 3) frac *= 10, ++digits;
-    ms += frac;
-  }
-  if (*rest == 'Z' && rest[1] == '\0') return ms;
-  int hh = 0, mm = 0;
-  if ((*rest == '+' || *rest == '-') &&
-      std::sscanf(rest + 1, "%2d:%2d", &hh, &mm) == 2 &&
-      std::string_view(rest + 1).size() == 5) {
-    std::int64_t offset = (hh * 60 + mm) * 60'000;
-    return *rest == '+' ? ms - offset : ms + offset;
-  }
-  return bad();
-}
-
 struct Row {
   std::int64_t seq;
   std::int64_t time_ms;
@@ -183,12 +125,12 @@ int RunQuery(const Paths& p, const QueryOptions& q) {
   if (!db) return Fail(db.error().message);
   std::int64_t since = 0, until = INT64_MAX;
   if (!q.since.empty()) {
-    auto t = ParseTime(q.since);
+    auto t = ParseTimeMs(q.since);
     if (!t) return Fail(t.error().message);
     since = *t;
   }
   if (!q.until.empty()) {
-    auto t = ParseTime(q.until);
+    auto t = ParseTimeMs(q.until);
     if (!t) return Fail(t.error().message);
     until = *t;
   }

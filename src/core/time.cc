@@ -34,7 +34,8 @@ Result<std::int64_t> ParseTimeMs(std::string_view s) {
   auto bad = [&] {
     return MakeError("invalid_time",
                      "`" + std::string(s.substr(0, 64)) +
-                         "` is not an RFC 3339 time or Unix seconds");
+                         "` is not an RFC 3339 time, Unix seconds or a "
+                         "duration such as 15m");
   };
   if (s.empty() || s.size() > 40) return bad();
   bool digits = true;
@@ -42,6 +43,32 @@ Result<std::int64_t> ParseTimeMs(std::string_view s) {
   if (digits) {
     if (s.size() > 12) return bad();
     return static_cast<std::int64_t>(std::stoll(std::string(s))) * 1000;
+  }
+  // A duration before now: 30s, 15m, 2h, 7d.
+  if (s.size() >= 2 && s.size() <= 10) {
+    std::string_view n = s.substr(0, s.size() - 1);
+    bool number = true;
+    for (char c : n) number &= c >= '0' && c <= '9';
+    std::int64_t unit = 0;
+    switch (s.back()) {
+      case 's':
+        unit = 1000;
+        break;
+      case 'm':
+        unit = 60'000;
+        break;
+      case 'h':
+        unit = 3'600'000;
+        break;
+      case 'd':
+        unit = 86'400'000;
+        break;
+      default:
+        break;
+    }
+    if (number && unit) {
+      return NowMs() - std::stoll(std::string(n)) * unit;
+    }
   }
   auto num = [&](std::size_t pos, std::size_t len, int& out) {
     if (pos + len > s.size()) return false;

@@ -14,8 +14,9 @@ namespace tether {
 std::int64_t NowMs();
 // Whole seconds, with milliseconds only when not zero.
 std::string FormatRfc3339(std::int64_t unix_ms);
-// Accepts YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM), or a plain
-// integer of Unix seconds. Error code "invalid_time".
+// Accepts YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM), a plain integer
+// of Unix seconds, or a duration before now (30s, 15m, 2h, 7d). Error code
+// "invalid_time".
 Result<std::int64_t> ParseTimeMs(std::string_view text);
 
 }  // namespace tether

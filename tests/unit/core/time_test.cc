@@ -20,6 +20,18 @@ TEST(TimeTest, ParsesRfc3339AndUnixSeconds) {
   EXPECT_EQ(*ParseTimeMs(FormatRfc3339(1795740000123)), 1795740000123);
 }
 
+TEST(TimeTest, ParsesDurationsBeforeNow) {
+  std::int64_t before = NowMs();
+  std::int64_t t = *ParseTimeMs("2h");
+  EXPECT_GE(t, before - 7'200'000);
+  EXPECT_LE(t, NowMs() - 7'200'000);
+  EXPECT_LE(*ParseTimeMs("30s"), NowMs() - 30'000);
+  EXPECT_LE(*ParseTimeMs("7d"), NowMs() - 7 * 86'400'000LL);
+  for (const char* bad : {"h", "2w", "-2h", "1.5h", "99999999999h"}) {
+    EXPECT_FALSE(ParseTimeMs(bad)) << bad;
+  }
+}
+
 TEST(TimeTest, RefusesEverythingElse) {
   for (const char* bad :
        {"", "yesterday", "2026-11-27", "2026-11-27 00:40:00Z",
