@@ -157,6 +157,19 @@ int StatusForError(std::string_view code) {
   return 500;
 }
 
+Result<json::value> Router::ParseBody(const HttpRequest& req) const {
+  if (!IsJsonContentType(req.content_type)) {
+    return MakeError("unsupported_media_type",
+                     "the body must be application/json");
+  }
+  JsonLimits limits;
+  limits.max_bytes = config_.max_body_bytes;
+  limits.max_depth = 32;
+  auto j = ParseJson(req.body, limits);
+  if (!j) return MakeError("invalid_json", j.error().message);
+  return j;
+}
+
 HttpResponse Router::Handle(const HttpRequest& request) {
   HttpResponse r;
   try {
@@ -183,7 +196,7 @@ bool Router::HandleInline(const HttpRequest& req, const Responder& respond) {
 
 bool Router::TryInline(const HttpRequest& req, const Responder& respond) {
   if (req.method != "POST" || req.path != "/v1/authorize" ||
-      !req.query.empty() || !IsJsonContentType(req.content_type)) {
+      !req.query.empty()) {
     return false;
   }
   std::string_view token = BearerToken(req.authorization);
@@ -192,11 +205,8 @@ bool Router::TryInline(const HttpRequest& req, const Responder& respond) {
   }
   std::optional<broker::TaskCaller> task = broker_.CachedTaskToken(token);
   if (!task) return false;
-  JsonLimits limits;
-  limits.max_bytes = config_.max_body_bytes;
-  limits.max_depth = 32;
-  auto body = ParseJson(req.body, limits);
-  if (!body) return false;
+  auto body = ParseBody(req);
+  if (!body) return false;  // the handler pool answers the error
   broker::Metrics& metrics = broker_.metrics();
   return broker_.AuthorizeAsync(*task, *body,
                                 [respond, &metrics](Result<json::object> r) {
@@ -286,18 +296,7 @@ HttpResponse Router::Route(const HttpRequest& req) {
                           ? (principal->type + "::\"" + principal->id + "\"")
                           : (task ? "Task::\"" + task->task_id + "\"" : "");
 
-  auto body = [&]() -> Result<json::value> {
-    if (!IsJsonContentType(req.content_type)) {
-      return MakeError("unsupported_media_type",
-                       "the body must be application/json");
-    }
-    JsonLimits limits;
-    limits.max_bytes = config_.max_body_bytes;
-    limits.max_depth = 32;
-    auto j = ParseJson(req.body, limits);
-    if (!j) return MakeError("invalid_json", j.error().message);
-    return j;
-  };
+  auto body = [&] { return ParseBody(req); };
   auto body_error = [](const Error& e) {
     return JsonError(e.code == "unsupported_media_type" ? 415 : 400, e.code,
                      e.message);

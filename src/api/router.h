@@ -13,6 +13,7 @@
 #ifndef TETHER_API_ROUTER_H_
 #define TETHER_API_ROUTER_H_
 
+#include <boost/json/value.hpp>
 #include <map>
 #include <optional>
 #include <string>
@@ -40,6 +41,9 @@ class Router {
  private:
   HttpResponse Route(const HttpRequest& request);
   bool TryInline(const HttpRequest& request, const Responder& respond);
+  // A POST body: application/json within the limits. Errors:
+  // "unsupported_media_type", "invalid_json".
+  Result<boost::json::value> ParseBody(const HttpRequest& request) const;
   broker::Broker& broker_;
   ServerConfig config_;
 };

@@ -1339,6 +1339,11 @@ Result<json::object> Broker::Reload(std::string_view actor) {
 }
 
 Result<json::object> Broker::RotateKeys(std::string_view actor) {
+  // An admin change with no record is refused, as a reload is.
+  if (audit_.log->failure()) {
+    return MakeError("audit_unavailable",
+                     "the audit log is unavailable; the keys were not rotated");
+  }
   auto kid = keyring_->Rotate(NowMs());
   if (!kid) return kid.error();
   audit::Event e;
