@@ -10,6 +10,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core.hpp>
@@ -86,6 +87,8 @@ struct HttpServer::Impl {
   InlineHandler fast;
   std::vector<std::thread> threads;
   std::atomic<int> in_flight{0};
+  std::atomic<int> connections{0};  // live sessions
+  asio::steady_timer retry_timer{ioc};
   std::atomic<bool> stopping{false};
   std::mutex mu;
   std::vector<std::weak_ptr<SessionBase>> sessions;  // guarded by mu
@@ -110,8 +113,11 @@ class Session : public SessionBase,
   using Stream = std::conditional_t<kTls, beast::ssl_stream<beast::tcp_stream>,
                                     beast::tcp_stream>;
 
+  ~Session() override { server_.connections.fetch_sub(1); }
+
   Session(HttpServer::Impl& server, tcp::socket socket)
       : server_(server), stream_(MakeStream(server, std::move(socket))) {
+    server_.connections.fetch_add(1);
     beast::error_code ec;
     auto ep = beast::get_lowest_layer(stream_).socket().remote_endpoint(ec);
     if (!ec) {
@@ -312,11 +318,22 @@ void HttpServer::Impl::Accept() {
       asio::make_strand(ioc), [this](beast::error_code ec, tcp::socket s) {
         if (ec) {
           if (ec == asio::error::operation_aborted || stopping.load()) return;
-          // EMFILE and the like: keep accepting.
-          return Accept();
+          // EMFILE and the like: the next accept would fail at once, so
+          // wait a little instead of spinning.
+          retry_timer.expires_after(std::chrono::milliseconds(50));
+          retry_timer.async_wait([this](beast::error_code wait_ec) {
+            if (!wait_ec && !stopping.load()) Accept();
+          });
+          return;
         }
         if (stopping.load()) return;
         beast::error_code ignored;
+        if (connections.load() >= options.max_connections) {
+          // At the bound, a new connection is closed at once: idle clients
+          // cannot exhaust descriptors and memory.
+          s.close(ignored);
+          return Accept();
+        }
         s.set_option(tcp::no_delay(true), ignored);
         if (tls) {
           auto session = std::make_shared<Session<true>>(*this, std::move(s));

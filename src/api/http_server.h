@@ -64,7 +64,8 @@ struct HttpServerOptions {
   std::size_t max_body_bytes = 1024 * 1024;
   std::size_t max_header_bytes = 32 * 1024;
   std::chrono::milliseconds request_timeout{30'000};
-  std::string tls_cert;  // PEM chain and key: HTTPS
+  int max_connections = 4096;  // more are closed as they arrive
+  std::string tls_cert;        // PEM chain and key: HTTPS
   std::string tls_key;
   std::string client_ca;  // verify client certificates against these
   bool require_client_cert = false;

@@ -102,6 +102,7 @@ int RunServer(const ServerFlags& flags) {
   options.max_header_bytes = config.server.max_header_bytes;
   options.request_timeout =
       std::chrono::milliseconds(config.server.request_timeout_ms);
+  options.max_connections = static_cast<int>(config.server.max_connections);
   options.tls_cert = config.server.tls_cert;
   options.tls_key = config.server.tls_key;
   options.client_ca = config.server.client_ca;

@@ -145,9 +145,9 @@ Status ReadServer(const Reader& r, const toml::table& t, ServerConfig& s) {
           t,
           {"listen", "url", "io_threads", "worker_threads", "tls_cert",
            "tls_key", "client_ca", "require_client_cert", "max_body_bytes",
-           "max_header_bytes", "request_timeout_ms", "policies",
-           "metrics_public", "task_ttl_seconds", "max_task_ttl_seconds",
-           "max_active_tasks"},
+           "max_header_bytes", "request_timeout_ms", "max_connections",
+           "policies", "metrics_public", "task_ttl_seconds",
+           "max_task_ttl_seconds", "max_active_tasks"},
           "[server]");
       !st) {
     return st;
@@ -163,6 +163,7 @@ Status ReadServer(const Reader& r, const toml::table& t, ServerConfig& s) {
         r.Get(t, "max_body_bytes", s.max_body_bytes, w),
         r.Get(t, "max_header_bytes", s.max_header_bytes, w),
         r.Get(t, "request_timeout_ms", s.request_timeout_ms, w),
+        r.Get(t, "max_connections", s.max_connections, w),
         r.Get(t, "policies", s.policies, w),
         r.Get(t, "metrics_public", s.metrics_public, w),
         r.Get(t, "task_ttl_seconds", s.task_ttl_seconds, w),
@@ -182,6 +183,8 @@ Status ReadServer(const Reader& r, const toml::table& t, ServerConfig& s) {
     return r.At(t, "server.require_client_cert needs client_ca");
   if (s.max_body_bytes < 1024 || s.max_header_bytes < 1024)
     return r.At(t, "server body and header limits must be at least 1024");
+  if (s.max_connections < 1 || s.max_connections > 1'000'000)
+    return r.At(t, "server.max_connections must be between 1 and 1000000");
   if (s.request_timeout_ms < 100)
     return r.At(t, "server.request_timeout_ms must be at least 100");
   if (s.max_active_tasks < 1)

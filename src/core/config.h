@@ -54,6 +54,7 @@ struct ServerConfig {
   // Room for a 16 KiB token in a header, so it reaches the verifier.
   std::uint64_t max_header_bytes = 32 * 1024;
   std::int64_t request_timeout_ms = 30'000;
+  std::int64_t max_connections = 4096;         // open at once; more are closed
   std::string policies = "examples/policies";  // directory of *.cedar
   bool metrics_public = false;                 // serve /metrics beyond loopback
   std::int64_t task_ttl_seconds = 3600;

@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <boost/json.hpp>
+#include <chrono>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -220,6 +222,40 @@ TEST(SlowClientTest, StalledRequestIsClosedAtItsDeadline) {
   // Closed by the server (0, or a reset), not by the guard (EAGAIN).
   EXPECT_TRUE(n == 0 || (n < 0 && errno == ECONNRESET)) << n << " " << errno;
   EXPECT_EQ(server.Call("GET", "/healthz").status, 200);
+}
+
+TEST(ConnectionLimitTest, ConnectionsBeyondTheBoundAreClosed) {
+  TetherServer server("max_connections = 2");
+  ASSERT_TRUE(server.Start()) << server.startup_output();
+  auto connect = [&] {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<std::uint16_t>(
+        std::stoi(server.url().substr(server.url().rfind(':') + 1))));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    timeval guard{5, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &guard, sizeof guard);
+    return fd;
+  };
+  int idle1 = connect(), idle2 = connect();
+  // Both idle connections are held; a third is closed without a word.
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  int third = connect();
+  char buf[16];
+  ssize_t n = ::recv(third, buf, sizeof buf, 0);
+  EXPECT_TRUE(n == 0 || (n < 0 && errno == ECONNRESET)) << n << " " << errno;
+  ::close(third);
+  ::close(idle1);
+  ::close(idle2);
+  // Room again once they are gone.
+  int status = 0;
+  for (int i = 0; i < 50 && status != 200; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    status = server.Call("GET", "/healthz").status;
+  }
+  EXPECT_EQ(status, 200);
 }
 
 TEST_F(BadInputTest, GarbageRequestLineIs400OrClosed) {
