@@ -230,6 +230,10 @@ class Session : public SessionBase,
     r.content_type = std::string(req[http::field::content_type]);
     r.authorization = std::string(req[http::field::authorization]);
     r.last_event_id = std::string(req["Last-Event-ID"]);
+    r.host = std::string(req[http::field::host]);
+    r.origin = std::string(req[http::field::origin]);
+    r.cookie = std::string(req[http::field::cookie]);
+    r.csrf_token = std::string(req["X-Tether-CSRF"]);
     r.body = std::move(req.body());
     r.remote = remote_;
     r.loopback = loopback_;
@@ -260,6 +264,7 @@ class Session : public SessionBase,
   }
 
   void Send(HttpResponse res, bool keep_alive, bool counted = false) {
+    if (res.stream) return StartStream(std::move(res), counted);
     auto msg = std::make_shared<http::response<http::string_body>>(
         static_cast<http::status>(res.status), 11);
     msg->set(http::field::content_type, res.content_type);
@@ -286,6 +291,72 @@ class Session : public SessionBase,
                       });
   }
 
+  // A streamed response: the head by hand (no length: the body ends when
+  // the connection closes), then whatever the stream's polls return.
+  void StartStream(HttpResponse res, bool counted) {
+    stream_body_ = std::move(res.stream);
+    stream_counted_ = counted;
+    auto head = std::make_shared<std::string>(
+        "HTTP/1.1 " + std::to_string(res.status) + " " +
+        std::string(
+            http::obsolete_reason(static_cast<http::status>(res.status))) +
+        "\r\nContent-Type: " + res.content_type +
+        "\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff"
+        "\r\nConnection: close\r\n");
+    for (const auto& [k, v] : res.headers) *head += k + ": " + v + "\r\n";
+    *head += "\r\n";
+    WriteStream(std::move(head));
+  }
+
+  void WriteStream(std::shared_ptr<std::string> data) {
+    beast::get_lowest_layer(stream_).expires_after(
+        server_.options.request_timeout);
+    asio::async_write(stream_, asio::buffer(*data),
+                      [self = this->shared_from_this(), data](
+                          beast::error_code ec, std::size_t) {
+                        if (ec) return self->EndStream();
+                        self->WaitStream();
+                      });
+  }
+
+  void WaitStream() {
+    if (server_.stopping.load()) return EndStream();
+    beast::get_lowest_layer(stream_).expires_never();
+    if (!timer_) timer_.emplace(stream_.get_executor());
+    timer_->expires_after(stream_body_->interval);
+    timer_->async_wait([self = this->shared_from_this()](beast::error_code ec) {
+      if (ec) return self->EndStream();
+      self->PollStream();
+    });
+  }
+
+  void PollStream() {
+    if (server_.stopping.load()) return EndStream();
+    asio::post(*server_.workers, [self = this->shared_from_this()] {
+      std::optional<std::string> chunk;
+      try {
+        chunk = self->stream_body_->Poll();
+      } catch (const std::exception&) {
+        chunk.reset();
+      }
+      asio::post(
+          self->stream_.get_executor(),
+          [self, chunk = std::move(chunk)]() mutable {
+            if (!chunk) return self->EndStream();
+            if (chunk->empty()) return self->WaitStream();
+            self->WriteStream(std::make_shared<std::string>(std::move(*chunk)));
+          });
+    });
+  }
+
+  void EndStream() {
+    if (!stream_body_) return;
+    stream_body_.reset();
+    if (timer_) timer_->cancel();
+    if (stream_counted_) server_.in_flight.fetch_sub(1);
+    DoClose();
+  }
+
   void DoClose() {
     beast::error_code ec;
     if constexpr (kTls) {
@@ -309,6 +380,9 @@ class Session : public SessionBase,
   bool loopback_ = false;
   std::string spiffe_id_;
   bool idle_ = false;
+  std::shared_ptr<HttpStream> stream_body_;  // a streamed response
+  bool stream_counted_ = false;
+  std::optional<asio::steady_timer> timer_;
 };
 
 }  // namespace

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -38,6 +39,22 @@ struct HttpRequest {
   // client_ca; empty otherwise.
   std::string peer_spiffe_id;
   std::string last_event_id;  // for server-sent events
+  // For the console's cookie sessions and their CSRF checks.
+  std::string host;    // the Host header
+  std::string origin;  // the Origin header, if sent
+  std::string cookie;
+  std::string csrf_token;  // X-Tether-CSRF
+};
+
+// A response that stays open (server-sent events). After the head the
+// server calls Poll() on a handler thread about every `interval`; what it
+// returns is written to the client (nothing, when empty). The response ends
+// when Poll() returns nullopt, the client goes away or the server stops.
+class HttpStream {
+ public:
+  virtual ~HttpStream() = default;
+  virtual std::optional<std::string> Poll() = 0;
+  std::chrono::milliseconds interval{500};
 };
 
 struct HttpResponse {
@@ -45,6 +62,9 @@ struct HttpResponse {
   std::string content_type = "application/json";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
+  // Set: the body is streamed (status and headers as above; the
+  // connection closes when the stream ends).
+  std::shared_ptr<HttpStream> stream;
 };
 
 // Called on a handler thread, where it may block; must not throw.

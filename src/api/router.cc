@@ -4,8 +4,11 @@
 #include <exception>
 #include <variant>
 
+#include "api/ui_assets.h"
+#include "core/crypto.h"
 #include "core/json.h"
 #include "core/time.h"
+#include "net/http_client.h"
 
 namespace tether::api {
 namespace {
@@ -129,6 +132,101 @@ HttpResponse Forbidden(const std::string& message) {
   return JsonError(403, "forbidden", message);
 }
 
+// The console's pages: nothing from elsewhere, never framed.
+constexpr const char* kConsoleCsp =
+    "default-src 'none'; script-src 'self'; style-src 'self'; "
+    "img-src 'self' data:; connect-src 'self'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'";
+
+void ConsoleHeaders(HttpResponse& r) {
+  r.headers.emplace_back("Content-Security-Policy", kConsoleCsp);
+  r.headers.emplace_back("X-Frame-Options", "DENY");
+  r.headers.emplace_back("Referrer-Policy", "no-referrer");
+  r.headers.emplace_back("Cross-Origin-Opener-Policy", "same-origin");
+}
+
+// scheme://host[:port] of a URL, lower-cased; "" if it has none.
+std::string OriginOf(std::string_view url) {
+  auto u = net::ParseHttpUrl(url);
+  if (!u) return "";
+  std::string o = (u->tls ? "https://" : "http://") + u->host;
+  if (!((u->tls && u->port == "443") || (!u->tls && u->port == "80"))) {
+    o += ":" + u->port;
+  }
+  for (char& c : o)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return o;
+}
+
+// Audit events as server-sent events, from a sequence number on: polls the
+// log when it has grown, filters, and keeps the connection alive.
+class AuditStream : public HttpStream {
+ public:
+  AuditStream(broker::Broker& broker, audit::EventFilter filter,
+              std::string decision, std::int64_t after,
+              std::shared_ptr<std::atomic<int>> open)
+      : broker_(broker),
+        filter_(std::move(filter)),
+        decision_(std::move(decision)),
+        cursor_(after),
+        open_(std::move(open)) {
+    interval = std::chrono::milliseconds(500);
+  }
+  ~AuditStream() override { open_->fetch_sub(1); }
+
+  std::optional<std::string> Poll() override {
+    std::string out;
+    if (first_) {
+      out += "retry: 2000\n\n";
+      first_ = false;
+    }
+    auto last = static_cast<std::int64_t>(broker_.audit_log().last_seq());
+    while (cursor_ < last) {
+      audit::EventFilter f = filter_;
+      f.after_seq = cursor_;
+      f.limit = 200;
+      auto page = broker_.QueryAudit(f);
+      if (!page) return std::nullopt;  // the client reconnects
+      const json::array& events = page->at("events").as_array();
+      for (const json::value& v : events) {
+        const json::object& e = v.as_object();
+        cursor_ = e.at("seq").to_number<std::int64_t>();
+        if (!decision_.empty()) {
+          const json::value* d = e.if_contains("decision");
+          if (!d || !d->is_string() || d->get_string() != decision_) continue;
+        }
+        out += "id: " + std::to_string(cursor_) +
+               "\nevent: audit\ndata: " + SerializeJson(e) + "\n\n";
+      }
+      if (events.size() < 200) {
+        cursor_ = std::max(cursor_, last);
+        break;
+      }
+      if (out.size() > 256 * 1024) break;  // the rest on the next poll
+    }
+    auto now = std::chrono::steady_clock::now();
+    if (!out.empty()) {
+      last_write_ = now;
+    } else if (now - last_write_ > std::chrono::seconds(15)) {
+      out = ": keep-alive\n\n";
+      last_write_ = now;
+    }
+    return out;
+  }
+
+ private:
+  broker::Broker& broker_;
+  audit::EventFilter filter_;
+  std::string decision_;
+  std::int64_t cursor_ = 0;
+  bool first_ = true;
+  std::chrono::steady_clock::time_point last_write_ =
+      std::chrono::steady_clock::now();
+  std::shared_ptr<std::atomic<int>> open_;
+};
+
+constexpr int kMaxAuditStreams = 64;
+
 // Who called: nobody, a task, or a principal (operator or workload).
 using Caller = std::variant<std::monostate, broker::TaskCaller, Principal>;
 
@@ -155,6 +253,122 @@ int StatusForError(std::string_view code) {
     return 503;
   }
   return 500;
+}
+
+Router::Router(broker::Broker& broker, const ServerConfig& config,
+               const ApprovalsConfig& approvals)
+    : broker_(broker),
+      config_(config),
+      sessions_(approvals.session_ttl_seconds * 1000),
+      console_origin_(OriginOf(broker.console_url())),
+      oidc_login_(!approvals.oidc.empty()),
+      streams_(std::make_shared<std::atomic<int>>(0)) {}
+
+bool Router::SameOrigin(const HttpRequest& req) const {
+  if (req.origin.empty()) return true;  // not a browser's cross-site request
+  std::string origin = req.origin;
+  for (char& c : origin)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (!console_origin_.empty() && origin == console_origin_) return true;
+  std::string own = OriginOf((req.tls ? "https://" : "http://") + req.host);
+  return !own.empty() && origin == own;
+}
+
+HttpResponse Router::Console(const HttpRequest& req) {
+  const std::string& m = req.method;
+  auto with_headers = [](HttpResponse r) {
+    ConsoleHeaders(r);
+    return r;
+  };
+  if (req.path == "/ui") {
+    HttpResponse r;
+    r.status = 308;
+    r.content_type = "text/plain; charset=utf-8";
+    r.headers.emplace_back("Location", "/ui/");
+    return r;
+  }
+  if (req.path == "/ui/config") {
+    if (m != "GET") return JsonError(405, "method_not_allowed", "use GET");
+    return with_headers(Json(200, {{"oidc_login", oidc_login_}}));
+  }
+  if (req.path == "/ui/session") {
+    std::string_view cookie = CookieValue(req.cookie, kSessionCookie);
+    std::int64_t now = NowMs();
+    auto session_body = [](const ConsoleSession& s) {
+      json::array groups;
+      for (const std::string& g : s.principal.groups) groups.emplace_back(g);
+      return json::object{
+          {"operator", json::object{{"name", s.principal.id},
+                                    {"role", s.principal.role},
+                                    {"groups", std::move(groups)}}},
+          {"csrf_token", s.csrf_token},
+          {"expires_at", FormatRfc3339(s.expires_ms)}};
+    };
+    if (m == "GET") {
+      auto s = sessions_.Find(cookie, now);
+      if (!s) return with_headers(JsonError(401, "unauthenticated", "sign in"));
+      return with_headers(Json(200, session_body(*s)));
+    }
+    if (m == "POST") {
+      if (!SameOrigin(req)) {
+        return with_headers(
+            JsonError(403, "csrf", "sign-in must come from the console"));
+      }
+      auto b = ParseBody(req);
+      if (!b) return JsonError(400, b.error().code, b.error().message);
+      const json::value* t =
+          b->is_object() ? b->get_object().if_contains("token") : nullptr;
+      if (!t || !t->is_string() || t->get_string().empty() ||
+          t->get_string().size() > 512) {
+        return JsonError(400, "invalid_request",
+                         "send {\"token\": \"<operator token>\"}");
+      }
+      std::string_view token = t->get_string();
+      if (broker::Broker::LooksLikeTaskToken(token)) {
+        return with_headers(Unauthenticated("sign in with an operator token"));
+      }
+      auto p = broker_.AuthenticateBearer(token, "console", req.remote);
+      if (!p || p->kind != PrincipalKind::kOperator) {
+        return with_headers(
+            Unauthenticated("that is not a valid operator token"));
+      }
+      auto created = sessions_.Create(std::move(*p), now);
+      HttpResponse r = Json(200, session_body(created.session));
+      r.headers.emplace_back("Set-Cookie",
+                             SessionCookie(created.cookie_value,
+                                           sessions_.ttl_ms() / 1000, req.tls));
+      return with_headers(std::move(r));
+    }
+    if (m == "DELETE") {
+      auto s = sessions_.Find(cookie, now);
+      if (s) {
+        if (!SameOrigin(req) || req.csrf_token.empty() ||
+            !ConstantTimeEquals(req.csrf_token, s->csrf_token)) {
+          return with_headers(
+              JsonError(403, "csrf", "missing or wrong X-Tether-CSRF token"));
+        }
+        sessions_.Remove(cookie);
+      }
+      HttpResponse r = Json(200, {{"signed_out", true}});
+      r.headers.emplace_back("Set-Cookie", SessionCookie("", 0, req.tls));
+      return with_headers(std::move(r));
+    }
+    return JsonError(405, "method_not_allowed", "use GET, POST or DELETE");
+  }
+  std::string_view path = req.path;
+  if (path == "/ui/") path = "/ui/index.html";
+  for (const UiAsset& a : UiAssets()) {
+    if (a.path != path) continue;
+    if (m != "GET" && m != "HEAD") {
+      return JsonError(405, "method_not_allowed", "use GET");
+    }
+    HttpResponse r;
+    r.content_type = std::string(a.content_type);
+    r.body = std::string(a.bytes);
+    ConsoleHeaders(r);
+    return r;
+  }
+  return JsonError(404, "not_found", "no such page");
 }
 
 Result<json::value> Router::ParseBody(const HttpRequest& req) const {
@@ -261,6 +475,7 @@ HttpResponse Router::Route(const HttpRequest& req) {
     r.body = broker_.MetricsText();
     return r;
   }
+  if (!path.empty() && path[0] == "ui") return Console(req);
   if (path.empty() || path[0] != "v1") {
     return JsonError(404, "not_found", "no such endpoint");
   }
@@ -281,6 +496,21 @@ HttpResponse Router::Route(const HttpRequest& req) {
       if (!p) return Unauthenticated(p.error().message);
       caller = std::move(*p);
     }
+  } else if (std::string_view cookie = CookieValue(req.cookie, kSessionCookie);
+             !cookie.empty()) {
+    auto s = sessions_.Find(cookie, NowMs());
+    if (!s) return Unauthenticated("the console session has ended; sign in");
+    if (m != "GET" && m != "HEAD") {
+      // Cross-site request forgery: the cookie alone never changes state.
+      if (!SameOrigin(req)) {
+        return JsonError(403, "csrf", "the request comes from another origin");
+      }
+      if (req.csrf_token.empty() ||
+          !ConstantTimeEquals(req.csrf_token, s->csrf_token)) {
+        return JsonError(403, "csrf", "missing or wrong X-Tether-CSRF token");
+      }
+    }
+    caller = std::move(s->principal);
   } else if (!req.peer_spiffe_id.empty()) {
     auto p = broker_.AuthenticateX509(req.peer_spiffe_id, req.remote);
     if (!p) return Unauthenticated(p.error().message);
@@ -394,11 +624,93 @@ HttpResponse Router::Route(const HttpRequest& req) {
     if (!b) return body_error(b.error());
     return FromResult(broker_.Revoke(*principal, *b), 201);
   }
+  if (path.size() >= 2 && path[1] == "approvals") {
+    if (path.size() == 2) {
+      if (m != "GET") return method_not_allowed("GET");
+      std::size_t limit = 100;
+      std::string state, task_id, after;
+      for (const auto& [k, v] : *query) {
+        if (k == "state") {
+          state = v;
+        } else if (k == "task") {
+          task_id = v;
+        } else if (k == "after") {
+          after = v;
+        } else if (k == "limit") {
+          try {
+            limit = std::stoul(v);
+          } catch (const std::exception&) {
+            return JsonError(400, "invalid_request", "`limit` is a number");
+          }
+        } else {
+          return JsonError(400, "invalid_request",
+                           "unknown query parameter `" + k + "`");
+        }
+      }
+      return FromResult(broker_.ListApprovals(state, task_id, limit, after));
+    }
+    const std::string& id = path[2];
+    if (path.size() == 3) {
+      if (m != "GET") return method_not_allowed("GET");
+      return FromResult(broker_.GetApproval(id));
+    }
+    if (path.size() == 4 && (path[3] == "approve" || path[3] == "deny")) {
+      if (m != "POST") return method_not_allowed("POST");
+      if (principal->role != "approver" && !is_admin) {
+        return Forbidden("deciding approvals is for approvers");
+      }
+      json::value b = json::object{};
+      if (!req.body.empty()) {
+        auto parsed = body();
+        if (!parsed) return body_error(parsed.error());
+        b = std::move(*parsed);
+      }
+      return FromResult(
+          broker_.DecideApproval(*principal, id, path[3] == "approve", b));
+    }
+    return JsonError(404, "not_found", "no such endpoint");
+  }
   if (path.size() >= 2 && path[1] == "audit") {
     if (principal->role != "auditor" && !is_admin) {
       return Forbidden("the audit log is for auditors and admins");
     }
     if (m != "GET") return method_not_allowed("GET");
+    if (path.size() == 3 && path[2] == "stream") {
+      audit::EventFilter f;
+      std::string decision;
+      for (const auto& [k, v] : *query) {
+        if (k == "task") {
+          f.task = v;
+        } else if (k == "type") {
+          f.type = v;
+        } else if (k == "decision") {
+          decision = v;
+        } else {
+          return JsonError(400, "invalid_request",
+                           "unknown query parameter `" + k + "`");
+        }
+      }
+      auto last = static_cast<std::int64_t>(broker_.audit_log().last_seq());
+      std::int64_t after = std::max<std::int64_t>(0, last - 100);
+      if (!req.last_event_id.empty()) {
+        try {
+          after = std::stoll(req.last_event_id);
+        } catch (const std::exception&) {
+          return JsonError(400, "invalid_request",
+                           "Last-Event-ID must be an event's seq");
+        }
+      }
+      if (streams_->fetch_add(1) >= kMaxAuditStreams) {
+        streams_->fetch_sub(1);
+        return JsonError(503, "too_many_streams",
+                         "too many audit streams are open");
+      }
+      HttpResponse r;
+      r.content_type = "text/event-stream";
+      r.stream = std::make_shared<AuditStream>(broker_, std::move(f), decision,
+                                               after, streams_);
+      return r;
+    }
     if (path.size() == 2) {
       audit::EventFilter f;
       for (const auto& [k, v] : *query) {

@@ -5,20 +5,23 @@
 // Who may call what (DESIGN.md):
 //   task token        POST /v1/authorize; GET, end, heartbeat of its own task
 //   workload identity POST /v1/tasks (then policy decides task.create)
-//   approver          read tasks (approvals arrive with the approvals work)
-//   auditor           audit read and verify; read tasks
+//   approver          approvals: read, approve, deny; read tasks
+//   auditor           audit read, verify and stream; read tasks, approvals
 //   admin             everything
 //   anyone            /healthz, /readyz, /.well-known/jwks.json; /metrics
 //                     from loopback unless server.metrics_public
 #ifndef TETHER_API_ROUTER_H_
 #define TETHER_API_ROUTER_H_
 
+#include <atomic>
 #include <boost/json/value.hpp>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 
+#include "api/console.h"
 #include "api/http_server.h"
 #include "broker/broker.h"
 
@@ -27,8 +30,8 @@ namespace tether::api {
 class Router {
  public:
   // `broker` must outlive the router.
-  Router(broker::Broker& broker, const ServerConfig& config)
-      : broker_(broker), config_(config) {}
+  Router(broker::Broker& broker, const ServerConfig& config,
+         const ApprovalsConfig& approvals = {});
 
   // Thread-safe; never throws.
   HttpResponse Handle(const HttpRequest& request);
@@ -40,12 +43,21 @@ class Router {
 
  private:
   HttpResponse Route(const HttpRequest& request);
+  // /ui: the console's assets, its configuration and sign-in sessions.
+  HttpResponse Console(const HttpRequest& request);
+  // A cookie-authenticated state change must come from the console itself:
+  // its CSRF token, and no foreign Origin.
+  bool SameOrigin(const HttpRequest& request) const;
   bool TryInline(const HttpRequest& request, const Responder& respond);
   // A POST body: application/json within the limits. Errors:
   // "unsupported_media_type", "invalid_json".
   Result<boost::json::value> ParseBody(const HttpRequest& request) const;
   broker::Broker& broker_;
   ServerConfig config_;
+  ConsoleSessions sessions_;
+  std::string console_origin_;  // scheme://host[:port] of console_url
+  bool oidc_login_ = false;
+  std::shared_ptr<std::atomic<int>> streams_;  // open audit streams
 };
 
 // Query parameters, percent-decoded; nullopt if one is malformed or

@@ -113,6 +113,14 @@ Result<std::unique_ptr<AuditLog>> AuditLog::Open(
   if (!db) return db.error();
   log->db_ = std::move(*db);
   if (Status s = MigrateAuditSchema(*log->db_); !s) return s.error();
+  {
+    auto last = log->db_->Prepare("SELECT COALESCE(MAX(seq), 0) FROM events");
+    if (!last) return last.error();
+    auto row = last->Step();
+    if (!row) return row.error();
+    if (*row)
+      log->last_seq_.store(static_cast<std::uint64_t>(last->ColumnInt(0)));
+  }
   log->redactor_.store(std::move(redactor));
   const std::string& marker = log->options_.failure_marker;
   if (!marker.empty() && std::filesystem::exists(marker)) {
@@ -565,6 +573,7 @@ Status AuditLog::WriteBatch(std::vector<Pending*>& batch,
   }
   commit_.Reset();
   if (Status s = commit_.Run(); !s) return rollback(s.error());
+  last_seq_.store(seq, std::memory_order_release);
   if (!witness_line.empty()) {
     // The witness copy is a convenience for an external party; the
     // checkpoint itself is already durable in the log.

@@ -106,6 +106,11 @@ class AuditLog {
   Status Checkpoint();
 
   const std::string& public_key() const { return public_key_; }
+  // The sequence number of the last event this log committed (0 before the
+  // first): lets a reader poll cheaply for new events.
+  std::uint64_t last_seq() const {
+    return last_seq_.load(std::memory_order_acquire);
+  }
 
  private:
   struct Pending {
@@ -160,6 +165,7 @@ class AuditLog {
   bool closed_ = false;                // guarded by mu_
   // Read on every append without mu_.
   std::atomic<std::shared_ptr<const Redactor>> redactor_;
+  std::atomic<std::uint64_t> last_seq_{0};
   std::thread timer_;   // time-based checkpoints
   std::thread writer_;  // leads group commits for asynchronous appends
 };

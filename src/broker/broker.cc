@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "audit/verify.h"
+#include "broker/fields.h"
 #include "core/canonical_json.h"
 #include "core/crypto.h"
 #include "core/entity_ids.h"
@@ -32,59 +33,8 @@ const std::set<std::string, std::less<>> kReservedContextKeys = {
     "now",    "edge", "ref_task", "old",  "new",  "is_create", "is_delete",
     "method", "path", "query",    "host", "base", "head",      "file_path"};
 
-Error BadRequest(const std::string& message) {
-  return MakeError("invalid_request", message);
-}
-
-std::string Uid(std::string_view type, std::string_view id) {
-  policy::EntityUid u{type, id};
-  return policy::UidToString(u);
-}
-
 json::value EntityJson(std::string_view type, std::string_view id) {
   return json::object{{"__entity", json::object{{"type", type}, {"id", id}}}};
-}
-
-// Members of `o` must all be in `allowed`.
-Status OnlyMembers(const json::object& o,
-                   std::initializer_list<std::string_view> allowed,
-                   std::string_view where) {
-  for (const auto& [k, v] : o) {
-    bool ok = false;
-    for (std::string_view a : allowed) ok |= k == a;
-    if (!ok) {
-      return BadRequest("unknown field `" + std::string(k) + "` in " +
-                        std::string(where));
-    }
-  }
-  return {};
-}
-
-Result<std::string> StringField(const json::object& o, std::string_view key,
-                                bool required, std::size_t max_len) {
-  const json::value* v = o.if_contains(key);
-  if (!v) {
-    if (required) return BadRequest("`" + std::string(key) + "` is required");
-    return std::string();
-  }
-  if (!v->is_string())
-    return BadRequest("`" + std::string(key) + "` must be a string");
-  if (v->get_string().size() > max_len) {
-    return BadRequest("`" + std::string(key) + "` is longer than " +
-                      std::to_string(max_len) + " characters");
-  }
-  return std::string(v->get_string());
-}
-
-Result<std::int64_t> IntField(const json::object& o, std::string_view key,
-                              std::int64_t fallback) {
-  const json::value* v = o.if_contains(key);
-  if (!v) return fallback;
-  if (v->is_int64() && v->get_int64() >= 0) return v->get_int64();
-  if (v->is_uint64() && v->get_uint64() < (1ull << 40))
-    return static_cast<std::int64_t>(v->get_uint64());
-  return BadRequest("`" + std::string(key) +
-                    "` must be a non-negative integer");
 }
 
 bool ValidLabel(std::string_view s) {
@@ -223,6 +173,7 @@ std::shared_ptr<const Broker::TaskState> Broker::TaskState::Make(
 Broker::Broker(BrokerOptions options) : options_(std::move(options)) {}
 
 Broker::~Broker() {
+  StopWaiting();
   {
     std::lock_guard lock(reap_mu_);
     stop_ = true;
@@ -303,6 +254,12 @@ Status Broker::Init() {
     std::string id = rec.id;
     tasks_.emplace(std::move(id), TaskState::Make(std::move(rec)));
   }
+  console_url_ = config.approvals.console_url.empty()
+                     ? options_.url + "/ui/"
+                     : config.approvals.console_url;
+  if (Status s = LoadApprovals(); !s) return s;
+  notifier_ =
+      std::make_unique<ApprovalNotifier>(config.approvals.webhooks, metrics_);
   reaper_ = std::thread([this] { ReapLoop(); });
   return {};
 }
@@ -922,11 +879,27 @@ Result<Broker::Decided> Broker::Decide(const TaskCaller& caller,
   };
   if (!body.is_object()) return invalid("the body must be a JSON object");
   const json::object& b = body.get_object();
-  if (Status s = OnlyMembers(b, {"action", "resource", "context", "via"},
+  if (Status s = OnlyMembers(b,
+                             {"action", "resource", "context", "via",
+                              "approval_id", "wait_seconds"},
                              "the request");
       !s) {
     return invalid(s.error().message);
   }
+  auto approval_id = StringField(b, "approval_id", false, 64);
+  if (!approval_id) return invalid(approval_id.error().message);
+  if (!approval_id->empty() && !IsApprovalId(*approval_id))
+    return invalid("`approval_id` is not an approval id");
+  if (const json::value* w = b.if_contains("wait_seconds")) {
+    const ApprovalsConfig& ac = options_.config.approvals;
+    if (!w->is_int64() || w->get_int64() < 0 ||
+        w->get_int64() > ac.max_wait_seconds) {
+      return invalid("`wait_seconds` must be an integer 0 .. " +
+                     std::to_string(ac.max_wait_seconds));
+    }
+    out.wait_ms = w->get_int64() * 1000;
+  }
+  out.approval_id = std::move(*approval_id);
   auto action = StringField(b, "action", true, 128);
   if (!action) return invalid(action.error().message);
   auto via = StringField(b, "via", false, 16);
@@ -999,6 +972,9 @@ Result<Broker::Decided> Broker::Decide(const TaskCaller& caller,
   canonical += '}';
   if (!canonical_ok) return invalid("the request cannot be canonicalized");
   std::string request_digest = HexEncode(Sha256(canonical));
+  out.bound_context = ctx;
+  out.resource_type = *rtype;
+  out.resource_id = *rid;
 
   std::int64_t now = NowMs();
   ctx["now"] = Seconds(now);
@@ -1062,7 +1038,6 @@ Result<Broker::Decided> Broker::Decide(const TaskCaller& caller,
     if (!may_block) return WouldBlock();
     task = RefreshTicket(std::move(task), now);
   }
-  const TaskState::Facts& t = task->rec;
 
   // Entities: the task, its agent and owner, repo, environment, the
   // resource (catalog attributes, plus a caller's for open types) and the
@@ -1142,6 +1117,21 @@ Result<Broker::Decided> Broker::Decide(const TaskCaller& caller,
                 : response.decision == policy::Decision::kDeny
                     ? Outcome::kDeny
                     : Outcome::kApprovalRequired;
+  if (out.outcome == Outcome::kApprovalRequired) {
+    // Approvals are read and written in tether.db: not on a network thread.
+    if (!may_block) return WouldBlock();
+    for (const policy::Policy* p : response.approvals) {
+      ApprovalRequirement req;
+      req.policy = p->id;
+      req.groups = p->approval->groups;
+      req.approvers = p->approval->approvers;
+      if (auto it = bundle->approval_text.find(p->id);
+          it != bundle->approval_text.end()) {
+        req.text = it->second;
+      }
+      out.requirements.push_back(std::move(req));
+    }
+  }
   out.event = std::move(e);
   return out;
 }
@@ -1171,10 +1161,27 @@ json::object Broker::Finish(const Decided& d,
 
 Result<json::object> Broker::Authorize(const TaskCaller& caller,
                                        const json::value& body) {
-  auto d = Decide(caller, body, true);
-  if (!d) return d.error();
-  auto seq = audit_.log->Append(std::move(d->event));
-  return Finish(*d, seq);
+  auto started = std::chrono::steady_clock::now();
+  while (true) {
+    auto d = Decide(caller, body, true);
+    if (!d) return d.error();
+    if (d->outcome == Outcome::kApprovalRequired) ResolveApproval(caller, *d);
+    auto seq = audit_.log->Append(std::move(d->event));
+    json::object answer = Finish(*d, seq);
+    // With wait_seconds, hold a pending approval's request until it is
+    // decided, then decide the request again.
+    const json::value* approval = answer.if_contains("approval");
+    if (!seq || d->wait_ms <= 0 || d->outcome != Outcome::kApprovalRequired ||
+        !approval || !approval->is_object()) {
+      return answer;
+    }
+    const json::value* id = approval->get_object().if_contains("id");
+    if (!id || !id->is_string()) return answer;
+    if (!WaitForApproval(std::string(id->get_string()),
+                         started + std::chrono::milliseconds(d->wait_ms))) {
+      return answer;
+    }
+  }
 }
 
 bool Broker::AuthorizeAsync(const TaskCaller& caller, const json::value& body,
@@ -1473,6 +1480,7 @@ void Broker::ReapLoop() {
 }
 
 void Broker::ReapOnce(std::int64_t now_ms) {
+  ExpireApprovals(now_ms);
   std::vector<std::pair<std::string, std::string>> due;
   {
     std::shared_lock lock(mu_);

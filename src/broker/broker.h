@@ -19,6 +19,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -31,9 +32,11 @@
 
 #include "audit/query.h"
 #include "audit/setup.h"
+#include "broker/approvals.h"
 #include "broker/catalog.h"
 #include "broker/keyring.h"
 #include "broker/metrics.h"
+#include "broker/notifier.h"
 #include "broker/tickets.h"
 #include "core/config.h"
 #include "core/result.h"
@@ -127,6 +130,24 @@ class Broker {
   // A task token verified earlier and still cached (no verification here).
   std::optional<TaskCaller> CachedTaskToken(std::string_view token) const;
 
+  // --- approvals (docs/approvals.md) ------------------------------------
+  // {"approvals": [...], "next": id}; newest first. `state` may be empty.
+  Result<boost::json::object> ListApprovals(std::string_view state,
+                                            std::string_view task,
+                                            std::size_t limit,
+                                            std::string_view after);
+  Result<boost::json::object> GetApproval(std::string_view id);
+  // An approver's word: approve ({"reason", "uses"}) or deny ({"reason"}).
+  // Errors: "not_found", "forbidden" (role, group, the task's own owner or
+  // agent), "conflict" (already decided, expired, already approved by this
+  // operator), "invalid_request", "audit_unavailable".
+  Result<boost::json::object> DecideApproval(const identity::Principal& actor,
+                                             std::string_view id, bool approve,
+                                             const boost::json::value& body);
+  // Wakes every request waiting for an approval, for good (shutdown).
+  void StopWaiting();
+  const std::string& console_url() const { return console_url_; }
+
   // --- administration ---------------------------------------------------
   Result<boost::json::object> Revoke(const identity::Principal& actor,
                                      const boost::json::value& body);
@@ -155,6 +176,12 @@ class Broker {
     audit::Event event;
     Outcome outcome = Outcome::kDeny;
     std::chrono::steady_clock::time_point started;
+    // approval_required: what an approval binds and needs.
+    std::vector<ApprovalRequirement> requirements;
+    boost::json::object bound_context;
+    std::string resource_type, resource_id;
+    std::string approval_id;  // named by the caller
+    std::int64_t wait_ms = 0;
   };
   Result<Decided> Decide(const TaskCaller& caller,
                          const boost::json::value& body, bool may_block);
@@ -162,6 +189,23 @@ class Broker {
   boost::json::object Finish(const Decided& d,
                              const Result<std::uint64_t>& audited);
   bool TicketRefreshDue(const TaskState& task, std::int64_t now_ms) const;
+  // Turns an approval_required decision into its answer: uses a matching
+  // approved approval (allow), joins a pending one, refuses a denied or
+  // spent one, or raises a new approval. Writes the approval's state and
+  // events before returning. Blocks.
+  void ResolveApproval(const TaskCaller& caller, Decided& d);
+  // Waits (up to `until`) while approval `id` is pending; false if it is
+  // still pending.
+  bool WaitForApproval(const std::string& id,
+                       std::chrono::steady_clock::time_point until);
+  // Ends approvals past their expiry or whose task is over.
+  void ExpireApprovals(std::int64_t now_ms);
+  Status LoadApprovals();
+  // Records and stores an approval's new state: the audit event first (no
+  // state without its record), then tether.db. Caller holds approvals_mu_.
+  Status CommitApproval(const Approval& a, audit::Event event);
+  audit::Event ApprovalEvent(const Approval& a, std::string type) const;
+  std::string ApprovalKey(std::string_view task, std::string_view digest) const;
   struct Revoked {
     std::set<std::string, std::less<>> tasks, tokens, subjects;
     std::int64_t all_before_ms = 0;
@@ -218,6 +262,18 @@ class Broker {
   };
   std::mutex reject_mu_;
   std::unordered_map<std::string, RejectWindow> reject_log_;  // guarded
+
+  // Approvals not yet past their expiry (pending, approved, denied), by id,
+  // and by task + request digest. Requests waiting for a decision wait on
+  // approvals_cv_.
+  std::string console_url_;
+  std::mutex approvals_mu_;
+  std::condition_variable approvals_cv_;
+  std::map<std::string, Approval, std::less<>> approvals_;         // guarded
+  std::map<std::string, std::string, std::less<>> approval_keys_;  // guarded
+  std::int64_t waiters_ = 0;   // guarded by approvals_mu_
+  bool stop_waiting_ = false;  // guarded by approvals_mu_
+  std::unique_ptr<ApprovalNotifier> notifier_;
 
   std::mutex reap_mu_;
   std::condition_variable reap_cv_;

@@ -291,6 +291,14 @@ Result<std::shared_ptr<const PolicyBundle>> LoadPolicyBundle(
     return MakeError("invalid_policy", message);
   }
   bundle->policies = std::move(*set);
+  for (const policy::Policy& p : bundle->policies->policies()) {
+    if (!p.approval) continue;
+    const std::string& text = (*sources)[p.source].text;
+    if (p.span.end <= text.size() && p.span.begin < p.span.end) {
+      bundle->approval_text[p.id] =
+          text.substr(p.span.begin, p.span.end - p.span.begin);
+    }
+  }
   auto actions = ActionCatalog::Load(config.actions.catalog);
   if (!actions) return actions.error();
   bundle->actions = std::move(*actions);

@@ -74,6 +74,9 @@ struct PolicyBundle {
   std::shared_ptr<const policy::PolicySet> policies;
   std::shared_ptr<const ActionCatalog> actions;
   std::shared_ptr<const ResourceCatalog> resources;
+  // The source text of each `@approval` policy, by id: approvers read the
+  // rule that holds the request.
+  std::map<std::string, std::string, std::less<>> approval_text;
   std::int64_t loaded_ms = 0;
 };
 

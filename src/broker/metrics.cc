@@ -57,6 +57,22 @@ std::string Metrics::Render(std::int64_t active_tasks,
   line("# HELP tether_audit_failures_total Audit writes that failed.");
   line("# TYPE tether_audit_failures_total counter");
   line("tether_audit_failures_total " + std::to_string(audit_failures_.load()));
+  line("# HELP tether_approvals_total Approvals by event.");
+  line("# TYPE tether_approvals_total counter");
+  const char* kApprovalEvents[] = {"requested", "decided", "used"};
+  for (int i = 0; i < 3; ++i) {
+    line(std::string("tether_approvals_total{event=\"") + kApprovalEvents[i] +
+         "\"} " + std::to_string(approvals_[i].load()));
+  }
+  line(
+      "# HELP tether_approval_webhooks_total Approval notifications by "
+      "outcome (failed: given up after every attempt).");
+  line("# TYPE tether_approval_webhooks_total counter");
+  const char* kWebhookOutcomes[] = {"delivered", "retried", "failed"};
+  for (int i = 0; i < 3; ++i) {
+    line(std::string("tether_approval_webhooks_total{outcome=\"") +
+         kWebhookOutcomes[i] + "\"} " + std::to_string(webhooks_[i].load()));
+  }
   line("# HELP tether_identity_rejections_total Credentials refused.");
   line("# TYPE tether_identity_rejections_total counter");
   line("tether_identity_rejections_total " +

@@ -34,6 +34,14 @@ class Metrics {
   }
   void TaskStarted() { tasks_started_.fetch_add(1, std::memory_order_relaxed); }
   void Http(int status);
+  // Approvals: raised, decided (approved/denied/expired), used; webhook
+  // deliveries, retries and those given up on.
+  void ApprovalRequested() { approvals_[0].fetch_add(1, kRelaxed); }
+  void ApprovalDecided() { approvals_[1].fetch_add(1, kRelaxed); }
+  void ApprovalUsed() { approvals_[2].fetch_add(1, kRelaxed); }
+  void WebhookDelivered() { webhooks_[0].fetch_add(1, kRelaxed); }
+  void WebhookRetried() { webhooks_[1].fetch_add(1, kRelaxed); }
+  void WebhookFailed() { webhooks_[2].fetch_add(1, kRelaxed); }
 
   // The exposition; `active_tasks` and `policies` are sampled by the caller.
   std::string Render(std::int64_t active_tasks, std::int64_t policies) const;
@@ -47,6 +55,9 @@ class Metrics {
   std::atomic<std::uint64_t> identity_rejects_{0};
   std::atomic<std::uint64_t> tasks_started_{0};
   std::array<std::atomic<std::uint64_t>, 6> http_{};  // by status class
+  static constexpr auto kRelaxed = std::memory_order_relaxed;
+  std::array<std::atomic<std::uint64_t>, 3> approvals_{};
+  std::array<std::atomic<std::uint64_t>, 3> webhooks_{};
 };
 
 }  // namespace tether::broker

@@ -138,7 +138,7 @@ int RunServer(const ServerFlags& flags) {
                    token.c_str());
     }
   }
-  api::Router router(**broker, config.server);
+  api::Router router(**broker, config.server, config.approvals);
   (*server)->Serve(
       [&router](const api::HttpRequest& r) { return router.Handle(r); },
       [&router](const api::HttpRequest& r, const api::Responder& respond) {
@@ -170,6 +170,8 @@ int RunServer(const ServerFlags& flags) {
     std::fprintf(stderr, "tether server: shutting down\n");
     break;
   }
+  // Requests waiting for an approval answer now (approval_required).
+  (*broker)->StopWaiting();
   (*server)->Shutdown(std::chrono::seconds(10));
   server->reset();
   broker->reset();

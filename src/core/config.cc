@@ -10,8 +10,7 @@ namespace tether {
 namespace {
 
 // Sections that later parts of tether read; accepted here, not validated.
-const std::set<std::string> kOtherSections = {"approvals", "proxy", "secrets",
-                                              "run"};
+const std::set<std::string> kOtherSections = {"proxy", "secrets", "run"};
 
 class Reader {
  public:
@@ -310,6 +309,120 @@ Status ReadTicketProvider(const Reader& r, const toml::table& t,
   return {};
 }
 
+Status ReadApprovalWebhook(const Reader& r, const toml::table& t,
+                           ApprovalWebhookConfig& w) {
+  const std::string where = "[[approvals.webhooks]]";
+  if (Status st = r.OnlyKeys(t,
+                             {"name", "url", "format", "events", "headers",
+                              "timeout_ms", "ca_file", "max_attempts"},
+                             where);
+      !st) {
+    return st;
+  }
+  for (Status st :
+       {r.Get(t, "name", w.name, where), r.Get(t, "url", w.url, where),
+        r.Get(t, "format", w.format, where),
+        r.Get(t, "events", w.events, where),
+        r.Get(t, "headers", w.headers, where),
+        r.Get(t, "timeout_ms", w.timeout_ms, where),
+        r.Get(t, "ca_file", w.ca_file, where),
+        r.Get(t, "max_attempts", w.max_attempts, where)}) {
+    if (!st) return st;
+  }
+  if (w.url.rfind("http://", 0) != 0 && w.url.rfind("https://", 0) != 0)
+    return r.At(t, where + " needs an http(s) `url`");
+  if (w.name.empty()) w.name = w.url;
+  if (w.format != "json" && w.format != "slack")
+    return r.At(t, where + " format must be \"json\" or \"slack\"");
+  for (const std::string& e : w.events) {
+    if (e != "requested" && e != "decided")
+      return r.At(t, where + " events are \"requested\" and \"decided\"");
+  }
+  if (w.max_attempts < 1) return r.At(t, where + " max_attempts must be >= 1");
+  if (w.timeout_ms < 100) return r.At(t, where + " timeout_ms must be >= 100");
+  return {};
+}
+
+Status ReadConsoleOidc(const Reader& r, const toml::table& t,
+                       ConsoleOidcConfig& o) {
+  const std::string where = "[approvals.oidc]";
+  if (Status st =
+          r.OnlyKeys(t,
+                     {"issuer", "client_id", "client_secret_file", "scopes",
+                      "name_claim", "groups_claim", "role", "ca_file"},
+                     where);
+      !st) {
+    return st;
+  }
+  for (Status st : {r.Get(t, "issuer", o.issuer, where),
+                    r.Get(t, "client_id", o.client_id, where),
+                    r.Get(t, "client_secret_file", o.client_secret_file, where),
+                    r.Get(t, "scopes", o.scopes, where),
+                    r.Get(t, "name_claim", o.name_claim, where),
+                    r.Get(t, "groups_claim", o.groups_claim, where),
+                    r.Get(t, "role", o.role, where),
+                    r.Get(t, "ca_file", o.ca_file, where)}) {
+    if (!st) return st;
+  }
+  if (o.issuer.rfind("http://", 0) != 0 && o.issuer.rfind("https://", 0) != 0)
+    return r.At(t, where + " needs an http(s) `issuer`");
+  if (o.client_id.empty()) return r.At(t, where + " needs `client_id`");
+  if (o.role != "approver" && o.role != "auditor")
+    return r.At(t, where + " role must be \"approver\" or \"auditor\"");
+  return {};
+}
+
+Status ReadApprovals(const Reader& r, const toml::table& t,
+                     ApprovalsConfig& a) {
+  if (Status st = r.OnlyKeys(t,
+                             {"ttl_seconds", "max_pending_per_task", "max_uses",
+                              "max_wait_seconds", "max_waiters", "console_url",
+                              "session_ttl_seconds", "webhooks", "oidc"},
+                             "[approvals]");
+      !st) {
+    return st;
+  }
+  for (Status st :
+       {r.Get(t, "ttl_seconds", a.ttl_seconds, "approvals"),
+        r.Get(t, "max_pending_per_task", a.max_pending_per_task, "approvals"),
+        r.Get(t, "max_uses", a.max_uses, "approvals"),
+        r.Get(t, "max_wait_seconds", a.max_wait_seconds, "approvals"),
+        r.Get(t, "max_waiters", a.max_waiters, "approvals"),
+        r.Get(t, "console_url", a.console_url, "approvals"),
+        r.Get(t, "session_ttl_seconds", a.session_ttl_seconds, "approvals")}) {
+    if (!st) return st;
+  }
+  if (a.ttl_seconds < 10 || a.ttl_seconds > 7 * 24 * 3600)
+    return r.At(t, "approvals.ttl_seconds must be 10 .. 604800");
+  if (a.max_pending_per_task < 1)
+    return r.At(t, "approvals.max_pending_per_task must be at least 1");
+  if (a.max_uses < 1) return r.At(t, "approvals.max_uses must be at least 1");
+  if (a.max_wait_seconds > 3600)
+    return r.At(t, "approvals.max_wait_seconds must be at most 3600");
+  if (a.session_ttl_seconds < 60)
+    return r.At(t, "approvals.session_ttl_seconds must be at least 60");
+  if (const toml::node* hooks = t.get("webhooks")) {
+    const toml::array* arr = hooks->as_array();
+    if (!arr)
+      return r.At(*hooks, "approvals.webhooks must be [[approvals.webhooks]]");
+    for (const toml::node& item : *arr) {
+      const toml::table* ht = item.as_table();
+      if (!ht) return r.At(item, "each approval webhook must be a table");
+      ApprovalWebhookConfig w;
+      if (Status s = ReadApprovalWebhook(r, *ht, w); !s) return s;
+      a.webhooks.push_back(std::move(w));
+    }
+  }
+  if (const toml::node* oidc = t.get("oidc")) {
+    const toml::table* ot = oidc->as_table();
+    if (!ot) return r.At(*oidc, "approvals.oidc must be a table");
+    ConsoleOidcConfig o;
+    if (Status s = ReadConsoleOidc(r, *ot, o); !s) return s;
+    a.oidc.push_back(std::move(o));
+  }
+  return {};
+}
+
 // tether.toml must be ASCII (non-ASCII text in strings is written as
 // \uXXXX escapes). toml++ 3.3 reaches an "unreachable" branch, undefined
 // behaviour, on some non-ASCII characters in malformed input; ASCII input
@@ -348,7 +461,7 @@ Result<Config> ParseConfig(std::string_view text, const std::string& name) {
     std::string k(key.str());
     if (k == "store" || k == "audit" || k == "server" || k == "keys" ||
         k == "identity" || k == "resources" || k == "actions" ||
-        k == "tickets") {
+        k == "tickets" || k == "approvals") {
       continue;
     }
     if (!kOtherSections.count(k)) {
@@ -440,6 +553,12 @@ Result<Config> ParseConfig(std::string_view text, const std::string& name) {
         c.tickets.providers.push_back(std::move(provider));
       }
     }
+  }
+  auto approvals = Section(r, root, "approvals");
+  if (!approvals) return approvals.error();
+  if (*approvals) {
+    if (Status s = ReadApprovals(r, **approvals, c.approvals); !s)
+      return s.error();
   }
   if (const toml::node* audit = root.get("audit")) {
     const toml::table* t = audit->as_table();

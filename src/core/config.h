@@ -135,6 +135,47 @@ struct TicketsConfig {
   std::vector<TicketProviderConfig> providers;  // the first is the default
 };
 
+// Where new and decided approvals are announced (docs/approvals.md).
+struct ApprovalWebhookConfig {
+  std::string name;
+  std::string url;
+  std::string format = "json";  // "json" | "slack"
+  // Which announcements: "requested", "decided" (approved, denied, expired).
+  std::vector<std::string> events = {"requested", "decided"};
+  std::map<std::string, std::string> headers;
+  std::int64_t timeout_ms = 10'000;
+  std::string ca_file;
+  int max_attempts = 6;  // backoff 1 s, 2 s, 4 s ... between them
+};
+
+// Human sign-in to the console through an OIDC provider (authorization
+// code flow with PKCE). The ID token's claims name the operator and groups.
+struct ConsoleOidcConfig {
+  std::string issuer;  // discovery at <issuer>/.well-known/openid-configuration
+  std::string client_id;
+  std::string client_secret_file;  // 0600; empty for a public client
+  std::string scopes = "openid profile email";
+  std::string name_claim = "email";
+  std::string groups_claim = "groups";
+  std::string role = "approver";  // the role every such sign-in gets
+  std::string ca_file;
+};
+
+struct ApprovalsConfig {
+  std::int64_t ttl_seconds = 900;  // a new approval's lifetime
+  std::int64_t max_pending_per_task = 10;
+  std::int64_t max_uses = 100;  // the most uses an approver may grant
+  // `wait_seconds` in /v1/authorize is capped at this, and at most
+  // `max_waiters` requests wait at once (each holds a handler thread).
+  std::int64_t max_wait_seconds = 300;
+  std::int64_t max_waiters = 32;
+  // The console's address in notifications; default <server url>/ui/.
+  std::string console_url;
+  std::int64_t session_ttl_seconds = 12 * 3600;  // console sign-in
+  std::vector<ApprovalWebhookConfig> webhooks;
+  std::vector<ConsoleOidcConfig> oidc;  // at most one
+};
+
 struct Config {
   std::string source;  // the file it came from, or "" for defaults
   std::string data_dir = "tether-data";
@@ -144,6 +185,7 @@ struct Config {
   ResourcesConfig resources;
   ActionsConfig actions;
   TicketsConfig tickets;
+  ApprovalsConfig approvals;
   AuditConfig audit;
 };
 

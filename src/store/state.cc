@@ -62,6 +62,21 @@ CREATE TABLE signing_keys (
   retired_ms INTEGER NOT NULL DEFAULT 0
 );
 )sql"},
+    {2, "approvals", R"sql(
+CREATE TABLE approvals (
+  id TEXT PRIMARY KEY,
+  task_id TEXT NOT NULL,
+  state TEXT NOT NULL
+    CHECK (state IN ('pending', 'approved', 'denied', 'expired')),
+  request_digest TEXT NOT NULL,
+  created_ms INTEGER NOT NULL,
+  expires_ms INTEGER NOT NULL,
+  decided_ms INTEGER NOT NULL,
+  doc TEXT NOT NULL
+);
+CREATE INDEX approvals_state ON approvals (state, id);
+CREATE INDEX approvals_task ON approvals (task_id, id);
+)sql"},
 };
 
 constexpr const char* kTaskColumns =
@@ -295,6 +310,106 @@ Result<std::vector<RevocationRecord>> StateStore::Revocations() {
     out.push_back(std::move(r));
   }
   return out;
+}
+
+namespace {
+
+constexpr const char* kApprovalColumns =
+    "id, task_id, state, request_digest, created_ms, expires_ms, decided_ms, "
+    "doc";
+
+ApprovalRecord ReadApproval(const Statement& s) {
+  ApprovalRecord a;
+  a.id = std::string(s.ColumnText(0));
+  a.task_id = std::string(s.ColumnText(1));
+  a.state = std::string(s.ColumnText(2));
+  a.request_digest = std::string(s.ColumnText(3));
+  a.created_ms = s.ColumnInt(4);
+  a.expires_ms = s.ColumnInt(5);
+  a.decided_ms = s.ColumnInt(6);
+  a.doc = std::string(s.ColumnText(7));
+  return a;
+}
+
+Result<std::vector<ApprovalRecord>> ReadApprovals(Statement& s) {
+  std::vector<ApprovalRecord> out;
+  while (true) {
+    auto row = s.Step();
+    if (!row) return row.error();
+    if (!*row) break;
+    out.push_back(ReadApproval(s));
+  }
+  return out;
+}
+
+}  // namespace
+
+Status StateStore::PutApproval(const ApprovalRecord& a) {
+  std::lock_guard lock(mu_);
+  auto s = db_->Prepare(std::string("INSERT OR REPLACE INTO approvals (") +
+                        kApprovalColumns + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+  if (!s) return s.error();
+  s->Bind(1, a.id)
+      .Bind(2, a.task_id)
+      .Bind(3, a.state)
+      .Bind(4, a.request_digest)
+      .Bind(5, a.created_ms)
+      .Bind(6, a.expires_ms)
+      .Bind(7, a.decided_ms)
+      .Bind(8, a.doc);
+  return s->Run();
+}
+
+Result<std::optional<ApprovalRecord>> StateStore::GetApproval(
+    std::string_view id) {
+  std::lock_guard lock(mu_);
+  auto s = db_->Prepare(std::string("SELECT ") + kApprovalColumns +
+                        " FROM approvals WHERE id = ?");
+  if (!s) return s.error();
+  s->Bind(1, id);
+  auto rows = ReadApprovals(*s);
+  if (!rows) return rows.error();
+  if (rows->empty()) return std::optional<ApprovalRecord>();
+  return std::optional<ApprovalRecord>(std::move(rows->front()));
+}
+
+Result<std::vector<ApprovalRecord>> StateStore::ListApprovals(
+    const ApprovalFilter& f) {
+  std::lock_guard lock(mu_);
+  std::string sql =
+      std::string("SELECT ") + kApprovalColumns + " FROM approvals WHERE 1";
+  std::vector<std::string> args;
+  if (!f.state.empty()) {
+    sql += " AND state = ?";
+    args.push_back(f.state);
+  }
+  if (!f.task_id.empty()) {
+    sql += " AND task_id = ?";
+    args.push_back(f.task_id);
+  }
+  if (!f.after_id.empty()) {
+    sql += " AND id < ?";
+    args.push_back(f.after_id);
+  }
+  sql += " ORDER BY id DESC LIMIT ?";
+  auto s = db_->Prepare(sql);
+  if (!s) return s.error();
+  int i = 1;
+  for (const std::string& a : args) s->Bind(i++, a);
+  s->Bind(i, static_cast<std::int64_t>(f.limit));
+  return ReadApprovals(*s);
+}
+
+Result<std::vector<ApprovalRecord>> StateStore::LiveApprovals(
+    std::int64_t now_ms) {
+  std::lock_guard lock(mu_);
+  auto s = db_->Prepare(std::string("SELECT ") + kApprovalColumns +
+                        " FROM approvals WHERE state IN ('pending', "
+                        "'approved', 'denied') AND expires_ms > ? "
+                        "ORDER BY id");
+  if (!s) return s.error();
+  s->Bind(1, now_ms);
+  return ReadApprovals(*s);
 }
 
 Status StateStore::InsertOperator(const OperatorRecord& op) {

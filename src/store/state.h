@@ -72,6 +72,26 @@ struct SigningKeyRecord {
   std::int64_t retired_ms = 0;  // 0: the active key
 };
 
+// An approval (docs/approvals.md). The columns are what lookups need; `doc`
+// is the whole approval as the broker serializes it.
+struct ApprovalRecord {
+  std::string id;
+  std::string task_id;
+  std::string state;  // pending | approved | denied | expired
+  std::string request_digest;
+  std::int64_t created_ms = 0;
+  std::int64_t expires_ms = 0;
+  std::int64_t decided_ms = 0;  // 0 while pending
+  std::string doc;              // JSON object
+};
+
+struct ApprovalFilter {
+  std::string state;  // empty: any
+  std::string task_id;
+  std::size_t limit = 100;
+  std::string after_id;  // pagination: newest first, ids sort by creation
+};
+
 struct TaskFilter {
   bool active_only = false;
   std::string subject;  // empty: any
@@ -99,6 +119,15 @@ class StateStore {
 
   Result<std::int64_t> InsertRevocation(const RevocationRecord& r);
   Result<std::vector<RevocationRecord>> Revocations();
+
+  // Inserts or replaces the approval with this id.
+  Status PutApproval(const ApprovalRecord& a);
+  Result<std::optional<ApprovalRecord>> GetApproval(std::string_view id);
+  Result<std::vector<ApprovalRecord>> ListApprovals(
+      const ApprovalFilter& filter);
+  // Approvals not yet past their expiry and not marked expired (loaded at
+  // start).
+  Result<std::vector<ApprovalRecord>> LiveApprovals(std::int64_t now_ms);
 
   Status InsertOperator(const OperatorRecord& op);
   Result<std::vector<OperatorRecord>> Operators();
