@@ -154,10 +154,16 @@ void ApprovalNotifier::Run() {
       cv_.wait(lock);
       continue;
     }
-    // The item due first (retries wait for their backoff).
-    auto it = std::min_element(
-        queue_.begin(), queue_.end(),
-        [](const Item& a, const Item& b) { return a.due < b.due; });
+    // Each webhook gets its notifications in order: only its oldest is a
+    // candidate (a retry in backoff holds the ones behind it). Of those,
+    // the one due first.
+    std::vector<bool> seen(hooks_.size(), false);
+    auto it = queue_.end();
+    for (auto q = queue_.begin(); q != queue_.end(); ++q) {
+      if (seen[q->hook]) continue;
+      seen[q->hook] = true;
+      if (it == queue_.end() || q->due < it->due) it = q;
+    }
     if (it->due > std::chrono::steady_clock::now()) {
       cv_.wait_until(lock, it->due);
       continue;
@@ -195,7 +201,7 @@ void ApprovalNotifier::Run() {
     metrics_.WebhookRetried();
     item.due = std::chrono::steady_clock::now() +
                std::chrono::seconds(1LL << std::min(item.attempt - 1, 8));
-    queue_.push_back(std::move(item));
+    queue_.push_front(std::move(item));  // still first for its webhook
   }
 }
 

@@ -392,8 +392,8 @@ Status ReadApprovals(const Reader& r, const toml::table& t,
         r.Get(t, "session_ttl_seconds", a.session_ttl_seconds, "approvals")}) {
     if (!st) return st;
   }
-  if (a.ttl_seconds < 10 || a.ttl_seconds > 7 * 24 * 3600)
-    return r.At(t, "approvals.ttl_seconds must be 10 .. 604800");
+  if (a.ttl_seconds < 1 || a.ttl_seconds > 7 * 24 * 3600)
+    return r.At(t, "approvals.ttl_seconds must be 1 .. 604800");
   if (a.max_pending_per_task < 1)
     return r.At(t, "approvals.max_pending_per_task must be at least 1");
   if (a.max_uses < 1) return r.At(t, "approvals.max_uses must be at least 1");

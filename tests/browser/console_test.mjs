@@ -95,7 +95,7 @@ async function startServer() {
     '[resources]',
     `entities = ${tomlString(path.join(sourceDir, 'examples/resources.json'))}`,
     '[approvals]',
-    'default_ttl_seconds = 900',
+    'ttl_seconds = 900',
     '',
   ].join('\n'));
 

@@ -83,5 +83,59 @@ TEST(Config, ErrorsNameTheLineAndColumn) {
       << stray.error().message;
 }
 
+TEST(Config, ReadsApprovals) {
+  auto c = ParseConfig(R"toml(
+[approvals]
+ttl_seconds = 600
+max_pending_per_task = 3
+max_wait_seconds = 120
+console_url = "https://tether.example/ui/"
+[[approvals.webhooks]]
+url = "https://hooks.slack.com/services/T/B/X"
+format = "slack"
+events = ["requested"]
+[[approvals.webhooks]]
+name = "pager"
+url = "http://127.0.0.1:9/hook"
+headers = { Authorization = "Bearer x" }
+[approvals.oidc]
+issuer = "https://login.example"
+client_id = "tether-console"
+groups_claim = "groups"
+)toml",
+                       "t.toml");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->approvals.ttl_seconds, 600);
+  EXPECT_EQ(c->approvals.max_pending_per_task, 3);
+  EXPECT_EQ(c->approvals.console_url, "https://tether.example/ui/");
+  ASSERT_EQ(c->approvals.webhooks.size(), 2u);
+  EXPECT_EQ(c->approvals.webhooks[0].format, "slack");
+  EXPECT_EQ(c->approvals.webhooks[0].events,
+            std::vector<std::string>{"requested"});
+  EXPECT_EQ(c->approvals.webhooks[1].headers.at("Authorization"), "Bearer x");
+  ASSERT_EQ(c->approvals.oidc.size(), 1u);
+  EXPECT_EQ(c->approvals.oidc[0].role, "approver");
+}
+
+TEST(Config, RefusesBadApprovals) {
+  for (const char* bad : {
+           "[approvals]\nttl_seconds = 0\n",
+           "[approvals]\nmax_pending_per_task = 0\n",
+           "[approvals]\nmax_wait_seconds = 99999\n",
+           "[approvals]\nwait = 1\n",
+           "[[approvals.webhooks]]\nurl = \"ftp://x\"\n",
+           "[[approvals.webhooks]]\nurl = \"http://x\"\nformat = \"xml\"\n",
+           "[[approvals.webhooks]]\nurl = \"http://x\"\nevents = "
+           "[\"used\"]\n",
+           "[approvals.oidc]\nissuer = \"https://x\"\n",
+           "[approvals.oidc]\nissuer = \"https://x\"\nclient_id = "
+           "\"c\"\nrole = \"admin\"\n",
+       }) {
+    auto c = ParseConfig(bad, "t.toml");
+    ASSERT_FALSE(c.ok()) << bad;
+    EXPECT_EQ(c.error().message.rfind("t.toml:", 0), 0u) << c.error().message;
+  }
+}
+
 }  // namespace
 }  // namespace tether
