@@ -6,26 +6,11 @@
 #include "core/files.h"
 #include "core/json.h"
 #include "core/key_file.h"
+#include "core/text.h"
 #include "net/http_client.h"
 
 namespace tether::broker {
 namespace {
-
-std::string PercentEncode(std::string_view s) {
-  static const char* kHex = "0123456789ABCDEF";
-  std::string out;
-  for (char c : s) {
-    unsigned char u = static_cast<unsigned char>(c);
-    if (std::isalnum(u) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += c;
-    } else {
-      out += '%';
-      out += kHex[u >> 4];
-      out += kHex[u & 15];
-    }
-  }
-  return out;
-}
 
 std::string ReplaceAll(std::string s, std::string_view from,
                        std::string_view to) {

@@ -9,6 +9,7 @@
 
 #include "core/files.h"
 #include "core/json.h"
+#include "core/text.h"
 #include "net/http_client.h"
 
 namespace tether::cli {
@@ -23,6 +24,7 @@ struct Connection {
   std::string token_file;           // operator
   std::string task_token_file;      // task
   std::string identity_token_file;  // workload
+  std::int64_t timeout_ms = 60'000;
 };
 
 enum class As { kOperator, kTask, kIdentity, kAnyOperatorOrTask };
@@ -128,7 +130,7 @@ int Call(const Connection& c, As as, const std::string& method,
     req.headers.emplace_back("Content-Type", "application/json");
     req.body = SerializeJson(*body);
   }
-  req.timeout = std::chrono::milliseconds(60'000);
+  req.timeout = std::chrono::milliseconds(c.timeout_ms);
   req.max_response_bytes = 64 * 1024 * 1024;
   auto res = net::HttpFetch(req);
   if (!res) return Fail(res.error().message);
@@ -186,7 +188,15 @@ struct StartFlags {
 };
 
 struct AuthorizeFlags {
-  std::string action, resource_type, resource_id, resource_attrs, context, via;
+  std::string action, resource_type, resource_id, resource_attrs, context, via,
+      approval_id;
+  int wait_seconds = 0;
+};
+
+struct ApprovalFlags {
+  std::string id, state, task, reason;
+  int limit = 100;
+  int uses = 1;
 };
 
 struct RevokeFlags {
@@ -316,6 +326,11 @@ void AddClientCommands(CLI::App& app, std::function<int()>& run) {
                 "JSON object (open resource types only)");
   a->add_option("--context", az->context, "JSON object");
   a->add_option("--via", az->via, "api (default) or hook");
+  a->add_option("--wait", az->wait_seconds,
+                "if approval is required, wait up to this many seconds for "
+                "the decision");
+  a->add_option("--approval-id", az->approval_id,
+                "the approval this request was approved under");
   a->callback([&run, conn, az] {
     run = [conn, az] {
       json::object b{{"action", az->action},
@@ -332,11 +347,77 @@ void AddClientCommands(CLI::App& app, std::function<int()>& run) {
         b["context"] = std::move(*j);
       }
       if (!az->via.empty()) b["via"] = az->via;
+      if (!az->approval_id.empty()) b["approval_id"] = az->approval_id;
+      Connection c = *conn;
+      if (az->wait_seconds > 0) {
+        b["wait_seconds"] = az->wait_seconds;
+        c.timeout_ms = (az->wait_seconds + 30) * 1000LL;
+      }
       json::value body = b, out;
-      int rc = Call(*conn, As::kTask, "POST", "/v1/authorize", &body, &out);
+      int rc = Call(c, As::kTask, "POST", "/v1/authorize", &body, &out);
       if (rc != 0) return rc;
       std::string d(out.at("decision").as_string());
       return d == "allow" ? 0 : d == "approval_required" ? 3 : 2;
+    };
+  });
+
+  // tether approvals
+  auto ap = std::make_shared<ApprovalFlags>();
+  CLI::App* approvals = app.add_subcommand(
+      "approvals", "list, show, approve and deny approvals (operators)");
+  approvals->require_subcommand(1);
+  CLI::App* ap_list =
+      approvals->add_subcommand("list", "approvals, newest first");
+  AddConnectionOptions(ap_list, *conn);
+  ap_list
+      ->add_option("--state", ap->state, "pending, approved, denied, expired")
+      ->check(CLI::IsMember({"pending", "approved", "denied", "expired"}));
+  ap_list->add_option("--task", ap->task, "only this task's");
+  ap_list->add_option("--limit", ap->limit, "at most this many (1-1000)");
+  ap_list->callback([&run, conn, ap] {
+    run = [conn, ap] {
+      std::string q = "?limit=" + std::to_string(ap->limit);
+      if (!ap->state.empty()) q += "&state=" + ap->state;
+      if (!ap->task.empty()) q += "&task=" + PercentEncode(ap->task);
+      return Call(*conn, As::kOperator, "GET", "/v1/approvals" + q, nullptr);
+    };
+  });
+  CLI::App* ap_show = approvals->add_subcommand(
+      "show", "one approval: the request, its policies, who decided");
+  AddConnectionOptions(ap_show, *conn);
+  ap_show->add_option("id", ap->id, "approval id")->required();
+  ap_show->callback([&run, conn, ap] {
+    run = [conn, ap] {
+      return Call(*conn, As::kOperator, "GET",
+                  "/v1/approvals/" + PercentEncode(ap->id), nullptr);
+    };
+  });
+  CLI::App* ap_approve = approvals->add_subcommand(
+      "approve", "approve the exact request an approval names");
+  AddConnectionOptions(ap_approve, *conn);
+  ap_approve->add_option("id", ap->id, "approval id")->required();
+  ap_approve->add_option("--reason", ap->reason, "why");
+  ap_approve->add_option("--uses", ap->uses,
+                         "how many times the request may run (default 1)");
+  ap_approve->callback([&run, conn, ap] {
+    run = [conn, ap] {
+      json::object b{{"uses", ap->uses}};
+      if (!ap->reason.empty()) b["reason"] = ap->reason;
+      json::value body = b;
+      return Call(*conn, As::kOperator, "POST",
+                  "/v1/approvals/" + PercentEncode(ap->id) + "/approve", &body);
+    };
+  });
+  CLI::App* ap_deny =
+      approvals->add_subcommand("deny", "deny the request an approval names");
+  AddConnectionOptions(ap_deny, *conn);
+  ap_deny->add_option("id", ap->id, "approval id")->required();
+  ap_deny->add_option("--reason", ap->reason, "why (required)")->required();
+  ap_deny->callback([&run, conn, ap] {
+    run = [conn, ap] {
+      json::value body = json::object{{"reason", ap->reason}};
+      return Call(*conn, As::kOperator, "POST",
+                  "/v1/approvals/" + PercentEncode(ap->id) + "/deny", &body);
     };
   });
 

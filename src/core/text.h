@@ -38,6 +38,10 @@ std::string Quote(std::string_view text, std::size_t max_bytes = 80);
 // True if `text` is well-formed UTF-8 (no overlongs, no surrogates).
 bool IsValidUtf8(std::string_view text);
 
+// RFC 3986 percent-encoding of everything but unreserved characters (for a
+// path segment or a query value).
+std::string PercentEncode(std::string_view s);
+
 // Appends the UTF-8 encoding of scalar value `cp` (must be valid) to `out`.
 void AppendUtf8(std::string& out, char32_t cp);
 

@@ -12,6 +12,7 @@
 
 #include "tests/integration/tether_server.h"
 #include "tests/support/http_test_server.h"
+#include "tests/support/run_command.h"
 
 namespace tether::testing {
 namespace {
@@ -388,6 +389,45 @@ TEST_F(ApprovalsTest, BadApprovalRequestsGetClearErrors) {
   EXPECT_EQ(Approve(id, task_token_).status, 403);
   EXPECT_EQ(AskSecret({{"approval_id", "not-an-id"}}).status, 400);
   EXPECT_EQ(State(id), "pending");
+}
+
+// The CLI: an agent waits in `tether authorize --wait`, an approver uses
+// `tether approvals list|show|approve`.
+TEST_F(ApprovalsTest, CliListShowApproveAndWait) {
+  WriteText(server_.dir() + "/task.token", task_token_);
+  std::string env = "TETHER_URL=" + server_.url() + " ";
+  std::string agent = env + "TETHER_TASK_TOKEN=" + task_token_ + " " +
+                      TETHER_BIN +
+                      " authorize --action secret.read --resource-type Secret "
+                      "--resource-id npm-publish --context "
+                      "'{\"purpose\":\"cli\"}'";
+  CommandResult first = RunCommand(agent);
+  EXPECT_EQ(first.status, 3) << first.output;  // approval required
+  auto waiting = std::async(std::launch::async,
+                            [&] { return RunCommand(agent + " --wait 30"); });
+  std::string op = env + "TETHER_TOKEN=" + security_ + " " + TETHER_BIN;
+  CommandResult list = RunCommand(op + " approvals list --state pending");
+  ASSERT_EQ(list.status, 0) << list.output;
+  json::value listed = json::parse(list.output);
+  ASSERT_EQ(listed.at("approvals").as_array().size(), 1u);
+  std::string id(listed.at("approvals").at(0).at("id").as_string());
+  CommandResult show = RunCommand(op + " approvals show " + id);
+  EXPECT_EQ(show.status, 0);
+  EXPECT_NE(show.output.find("\"purpose\":\"cli\""), std::string::npos);
+  EXPECT_EQ(waiting.wait_for(milliseconds(200)), std::future_status::timeout);
+  CommandResult deny_no_reason = RunCommand(op + " approvals deny " + id);
+  EXPECT_NE(deny_no_reason.status, 0);
+  CommandResult wrong =
+      RunCommand(env + "TETHER_TOKEN=" + release_ + " " + TETHER_BIN +
+                 " approvals approve " + id + " --reason mine");
+  EXPECT_EQ(wrong.status, 1);
+  EXPECT_NE(wrong.output.find("forbidden"), std::string::npos) << wrong.output;
+  CommandResult ok =
+      RunCommand(op + " approvals approve " + id + " --reason 'looks right'");
+  EXPECT_EQ(ok.status, 0) << ok.output;
+  CommandResult waited = waiting.get();
+  EXPECT_EQ(waited.status, 0) << waited.output;  // allow
+  EXPECT_NE(waited.output.find("\"decision\":\"allow\""), std::string::npos);
 }
 
 class ShortApprovalsTest : public ApprovalsTest {
