@@ -270,7 +270,14 @@ class Session : public SessionBase,
     msg->set(http::field::content_type, res.content_type);
     msg->set(http::field::cache_control, "no-store");
     msg->set("X-Content-Type-Options", "nosniff");
-    for (const auto& [k, v] : res.headers) msg->set(k, v);
+    for (const auto& [k, v] : res.headers) {
+      // Set-Cookie repeats; every other header replaces the default.
+      if (beast::iequals(k, "Set-Cookie")) {
+        msg->insert(k, v);
+      } else {
+        msg->set(k, v);
+      }
+    }
     // A trailing newline, so a JSON answer ends its line in a terminal.
     if (!res.body.empty() && res.body.back() != '\n' &&
         res.content_type == "application/json") {

@@ -256,13 +256,16 @@ int StatusForError(std::string_view code) {
 }
 
 Router::Router(broker::Broker& broker, const ServerConfig& config,
-               const ApprovalsConfig& approvals)
+               const ApprovalsConfig& approvals,
+               std::unique_ptr<ConsoleOidc> oidc)
     : broker_(broker),
       config_(config),
       sessions_(approvals.session_ttl_seconds * 1000),
       console_origin_(OriginOf(broker.console_url())),
-      oidc_login_(!approvals.oidc.empty()),
+      oidc_(std::move(oidc)),
       streams_(std::make_shared<std::atomic<int>>(0)) {}
+
+Router::~Router() = default;
 
 bool Router::SameOrigin(const HttpRequest& req) const {
   if (req.origin.empty()) return true;  // not a browser's cross-site request
@@ -276,6 +279,11 @@ bool Router::SameOrigin(const HttpRequest& req) const {
 
 HttpResponse Router::Console(const HttpRequest& req) {
   const std::string& m = req.method;
+  auto query = ParseQueryString(req.query);
+  if (!query) {
+    return JsonError(400, "invalid_request",
+                     "the query string is malformed or repeats a parameter");
+  }
   auto with_headers = [](HttpResponse r) {
     ConsoleHeaders(r);
     return r;
@@ -289,7 +297,56 @@ HttpResponse Router::Console(const HttpRequest& req) {
   }
   if (req.path == "/ui/config") {
     if (m != "GET") return JsonError(405, "method_not_allowed", "use GET");
-    return with_headers(Json(200, {{"oidc_login", oidc_login_}}));
+    return with_headers(Json(200, {{"oidc_login", oidc_ != nullptr}}));
+  }
+  if (req.path == "/ui/oidc/login" || req.path == "/ui/oidc/callback") {
+    if (m != "GET") return JsonError(405, "method_not_allowed", "use GET");
+    if (!oidc_) {
+      return JsonError(404, "not_found", "OIDC sign-in is not configured");
+    }
+    std::int64_t now = NowMs();
+    auto state_cookie = [&](std::string_view value, int max_age) {
+      std::string c = std::string(kOidcStateCookie) + "=" + std::string(value) +
+                      "; Path=/ui/oidc/; HttpOnly; SameSite=Lax; Max-Age=" +
+                      std::to_string(max_age);
+      if (req.tls) c += "; Secure";
+      return c;
+    };
+    auto oidc_error = [&](const Error& e) {
+      int status = e.code == "oidc_unavailable" ? 503 : 401;
+      HttpResponse r = JsonError(status, e.code, e.message);
+      r.headers.emplace_back("Set-Cookie", state_cookie("", 0));
+      return with_headers(std::move(r));
+    };
+    HttpResponse r;
+    r.status = 302;
+    r.content_type = "text/plain; charset=utf-8";
+    if (req.path == "/ui/oidc/login") {
+      auto begun = oidc_->Begin(now);
+      if (!begun) return oidc_error(begun.error());
+      r.headers.emplace_back("Location", begun->location);
+      r.headers.emplace_back("Set-Cookie", state_cookie(begun->state, 600));
+      return with_headers(std::move(r));
+    }
+    if (query->count("error")) {
+      return oidc_error(
+          MakeError("oidc_rejected",
+                    "the provider refused the sign-in: " + (*query)["error"] +
+                        (query->count("error_description")
+                             ? " (" + (*query)["error_description"] + ")"
+                             : "")));
+    }
+    auto who = oidc_->Finish(query->count("code") ? (*query)["code"] : "",
+                             query->count("state") ? (*query)["state"] : "",
+                             CookieValue(req.cookie, kOidcStateCookie), now);
+    if (!who) return oidc_error(who.error());
+    auto created = sessions_.Create(std::move(*who), now);
+    r.headers.emplace_back("Location", "/ui/#/approvals");
+    r.headers.emplace_back("Set-Cookie",
+                           SessionCookie(created.cookie_value,
+                                         sessions_.ttl_ms() / 1000, req.tls));
+    r.headers.emplace_back("Set-Cookie", state_cookie("", 0));
+    return with_headers(std::move(r));
   }
   if (req.path == "/ui/session") {
     std::string_view cookie = CookieValue(req.cookie, kSessionCookie);

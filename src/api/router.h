@@ -22,6 +22,7 @@
 #include <string_view>
 
 #include "api/console.h"
+#include "api/console_oidc.h"
 #include "api/http_server.h"
 #include "broker/broker.h"
 
@@ -30,8 +31,11 @@ namespace tether::api {
 class Router {
  public:
   // `broker` must outlive the router.
+  // `oidc` (may be null) signs approvers in through an OIDC provider.
   Router(broker::Broker& broker, const ServerConfig& config,
-         const ApprovalsConfig& approvals = {});
+         const ApprovalsConfig& approvals = {},
+         std::unique_ptr<ConsoleOidc> oidc = nullptr);
+  ~Router();
 
   // Thread-safe; never throws.
   HttpResponse Handle(const HttpRequest& request);
@@ -56,7 +60,7 @@ class Router {
   ServerConfig config_;
   ConsoleSessions sessions_;
   std::string console_origin_;  // scheme://host[:port] of console_url
-  bool oidc_login_ = false;
+  std::unique_ptr<ConsoleOidc> oidc_;
   std::shared_ptr<std::atomic<int>> streams_;  // open audit streams
 };
 

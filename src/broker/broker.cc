@@ -257,6 +257,7 @@ Status Broker::Init() {
   console_url_ = config.approvals.console_url.empty()
                      ? options_.url + "/ui/"
                      : config.approvals.console_url;
+  if (console_url_.back() != '/') console_url_ += '/';
   if (Status s = LoadApprovals(); !s) return s;
   notifier_ =
       std::make_unique<ApprovalNotifier>(config.approvals.webhooks, metrics_);

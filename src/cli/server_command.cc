@@ -138,7 +138,19 @@ int RunServer(const ServerFlags& flags) {
                    token.c_str());
     }
   }
-  api::Router router(**broker, config.server, config.approvals);
+  std::unique_ptr<api::ConsoleOidc> oidc;
+  if (!config.approvals.oidc.empty()) {
+    auto made =
+        api::ConsoleOidc::Create(config.approvals.oidc.front(),
+                                 (*broker)->console_url() + "oidc/callback");
+    if (!made) {
+      std::fprintf(stderr, "tether server: %s\n", made.error().message.c_str());
+      return 1;
+    }
+    oidc = std::move(*made);
+  }
+  api::Router router(**broker, config.server, config.approvals,
+                     std::move(oidc));
   (*server)->Serve(
       [&router](const api::HttpRequest& r) { return router.Handle(r); },
       [&router](const api::HttpRequest& r, const api::Responder& respond) {

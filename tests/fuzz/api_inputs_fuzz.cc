@@ -1,13 +1,16 @@
 // Fuzzes the broker's parsers of network input that are tether's own (HTTP
 // framing is Beast's): canonical ids and refs, times, query strings, the
 // unverified peek that routes a token to its issuer, operator tokens,
-// principal templates, SPIFFE IDs, and the action catalog and config
-// parsers. The first byte picks the parser.
+// principal templates, SPIFFE IDs, the action catalog and config parsers,
+// console cookies, approval ids and stored approvals. The first byte picks
+// the parser.
 #include <cstdint>
 #include <string>
 #include <string_view>
 
+#include "api/console.h"
 #include "api/router.h"
+#include "broker/approvals.h"
 #include "broker/catalog.h"
 #include "core/config.h"
 #include "core/entity_ids.h"
@@ -21,7 +24,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data,
   using namespace tether;
   if (size == 0) return 0;
   std::string_view text(reinterpret_cast<const char*>(data) + 1, size - 1);
-  switch (data[0] % 8) {
+  switch (data[0] % 10) {
     case 0: {
       (void)CanonicalRepo(text);
       (void)CanonicalHost(text);
@@ -64,6 +67,22 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data,
     case 7:
       (void)ParseConfig(text, "fuzz.toml");
       break;
+    case 8:
+      (void)api::CookieValue(text, api::kSessionCookie);
+      (void)api::CookieValue(text, "tether_oidc");
+      (void)broker::IsApprovalId(text);
+      break;
+    case 9: {
+      store::ApprovalRecord r;
+      r.id = "ap0000000000000000000000000000";
+      r.state = "pending";
+      r.doc = std::string(text);
+      if (auto a = broker::ApprovalFromRecord(r)) {
+        (void)broker::ApprovalToJson(*a, "https://tether.test/ui/");
+        (void)broker::RequirementsMet(a->requirements, a->votes);
+      }
+      break;
+    }
   }
   return 0;
 }
