@@ -74,6 +74,11 @@ Result<std::unique_ptr<ConsoleOidc>> ConsoleOidc::Create(
       std::move(config), std::move(redirect_uri), std::move(secret)));
 }
 
+bool ConsoleOidc::IssuerIs(std::string_view iss) const {
+  while (!iss.empty() && iss.back() == '/') iss.remove_suffix(1);
+  return iss == config_.issuer;
+}
+
 Result<ConsoleOidc::Provider> ConsoleOidc::Discover(std::int64_t now_ms,
                                                     bool refresh_keys) {
   {

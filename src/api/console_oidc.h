@@ -43,6 +43,8 @@ class ConsoleOidc {
     std::string location;  // the provider's authorization URL
     std::string state;     // for the state cookie
   };
+  // Whether `iss` (a callback's RFC 9207 parameter) names our provider.
+  bool IssuerIs(std::string_view iss) const;
   // Error code "oidc_unavailable" when the provider cannot be reached.
   Result<Redirect> Begin(std::int64_t now_ms);
   // Error codes "oidc_rejected" (a bad or replayed callback, a token that

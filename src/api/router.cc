@@ -336,6 +336,11 @@ HttpResponse Router::Console(const HttpRequest& req) {
                              ? " (" + (*query)["error_description"] + ")"
                              : "")));
     }
+    if (query->count("iss") && !oidc_->IssuerIs((*query)["iss"])) {
+      // RFC 9207: the answer came from another provider (a mix-up).
+      return oidc_error(MakeError("oidc_rejected",
+                                  "the sign-in answer names another issuer"));
+    }
     auto who = oidc_->Finish(query->count("code") ? (*query)["code"] : "",
                              query->count("state") ? (*query)["state"] : "",
                              CookieValue(req.cookie, kOidcStateCookie), now);

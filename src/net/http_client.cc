@@ -86,7 +86,13 @@ Result<HttpClientResponse> HttpFetch(const HttpClientRequest& request) {
     return MakeError("http_error", "unknown method `" + request.method + "`");
   }
   http::request<http::string_body> req{verb, url->target, 11};
-  req.set(http::field::host, url->host);
+  // RFC 9110 7.2: the port unless it is the scheme's default; an IPv6
+  // literal in brackets.
+  std::string host = url->host.find(':') != std::string::npos
+                         ? "[" + url->host + "]"
+                         : url->host;
+  if (url->port != (url->tls ? "443" : "80")) host += ":" + url->port;
+  req.set(http::field::host, host);
   req.set(http::field::user_agent, "tether");
   for (const auto& [k, v] : request.headers) req.set(k, v);
   req.body() = request.body;

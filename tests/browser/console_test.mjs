@@ -1,14 +1,18 @@
 // End-to-end test of the operator console: a real tether server on
 // 127.0.0.1:0 and Debian's Chromium, headless, driven by playwright-core.
+// A second server signs approvers in through a local OIDC provider
+// (oidc_provider.mjs beside this file).
 //
 //   node tests/browser/console_test.mjs --tether build/tether --source . \
 //       [--screenshots DIR]
 //
-// playwright-core comes from tests/node (cd tests/node && npm ci). Exits 0
-// when every scenario passes, 1 when one fails, 2 on a usage or setup error.
+// playwright-core and oidc-provider come from tests/node (cd tests/node &&
+// npm ci). Exits 0 when every scenario passes, 1 when one fails, 2 on a
+// usage or setup error.
 
 import assert from 'node:assert/strict';
 import {spawn} from 'node:child_process';
+import {randomBytes} from 'node:crypto';
 import {existsSync, rmSync} from 'node:fs';
 import {mkdir, mkdtemp, readFile, rm, writeFile} from 'node:fs/promises';
 import http from 'node:http';
@@ -16,6 +20,8 @@ import {createRequire} from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import {parseArgs} from 'node:util';
+
+import {startOidcProvider} from './oidc_provider.mjs';
 
 const kChromium = '/usr/bin/chromium';
 const kStartTimeoutMs = 20000;
@@ -38,6 +44,19 @@ const kFlow = {
   policy: 'secret-read-needs-approval',
   approver: 'bob',
   outsider: 'alice',
+};
+
+// Sign-in through the OIDC provider. Its groups claim decides, as the
+// token-holders' groups do above: alice (security) may approve kFlow's
+// request, mallory (marketing) may not. The login is the account id.
+const kOidc = {
+  clientId: 'tether-console',
+  clientSecret: randomBytes(24).toString('base64url'),
+  scopes: 'openid email groups',
+  accounts: {
+    alice: {email: 'alice@example.com', groups: ['security']},
+    mallory: {email: 'mallory@example.com', groups: ['marketing']},
+  },
 };
 
 // Chromium reports every non-2xx fetch as a console error. These are the
@@ -73,14 +92,25 @@ function loadPlaywright() {
 
 // ------------------------------------------------------------------ server
 
-const server = {proc: null, dir: '', base: '', adminToken: '', output: ''};
+function makeServer(label) {
+  return {label, proc: null, dir: '', base: '', adminToken: '', output: ''};
+}
+// `server` is the one most scenarios use; `ssoServer` signs approvers in
+// through the OIDC provider `idp`.
+const server = makeServer('tether');
+const ssoServer = makeServer('tether (OIDC)');
+const servers = [server, ssoServer];
+let idp = null;
 
 function tomlString(s) {
   return JSON.stringify(s);  // a TOML basic string is a JSON string for paths
 }
 
-async function startServer() {
+// Starts `server` with the common config and `extra` lines (TOML) in its
+// [approvals] table; `prepare(dir)` runs first, to write files they name.
+async function startServer(server, {extra = () => [], prepare = null} = {}) {
   server.dir = await mkdtemp(path.join(os.tmpdir(), 'tether-console-'));
+  if (prepare) await prepare(server.dir);
   const config = path.join(server.dir, 'tether.toml');
   const tokenFile = path.join(server.dir, 'admin.token');
   await writeFile(config, [
@@ -96,6 +126,7 @@ async function startServer() {
     `entities = ${tomlString(path.join(sourceDir, 'examples/resources.json'))}`,
     '[approvals]',
     'ttl_seconds = 900',
+    ...extra(server.dir),
     '',
   ].join('\n'));
 
@@ -143,7 +174,7 @@ async function startServer() {
   assert.match(server.adminToken, /^tto_/, `no operator token in ${tokenFile}`);
 }
 
-async function stopServer() {
+async function stopServer(server) {
   const proc = server.proc;
   if (proc && proc.exitCode === null && proc.signalCode === null) {
     const exited = new Promise((resolve) => proc.once('exit', resolve));
@@ -160,9 +191,10 @@ async function stopServer() {
 
 const agent = new http.Agent({keepAlive: false});
 
-// One request to the server; `headers` are sent exactly as given.
-function call(method, urlPath, {token, body, headers = {}} = {}) {
-  const url = new URL(urlPath, server.base);
+// One request to a server (`server` unless `to` says another); `headers` are
+// sent exactly as given.
+function call(method, urlPath, {token, body, headers = {}, to = server} = {}) {
+  const url = new URL(urlPath, to.base);
   assert.equal(url.hostname, '127.0.0.1');
   const h = {Accept: 'application/json', ...headers};
   if (token) h.Authorization = `Bearer ${token}`;
@@ -201,26 +233,27 @@ async function createOperator(name, role, groups) {
   return body.token;
 }
 
-async function startTask(intent, labels = ['ci']) {
+async function startTask(intent, labels = ['ci'], to = server) {
   const body = expectStatus(await call('POST', '/v1/tasks',
-    {token: server.adminToken, body: {repo: kFlow.repo, intent, labels}}), 201, 'start a task');
+    {token: to.adminToken, body: {repo: kFlow.repo, intent, labels}, to}), 201, 'start a task');
   assert.ok(body.task && body.task.id, 'the task has an id');
   assert.ok(body.token, 'the task has a token');
-  return {id: body.task.id, token: body.token, task: body.task};
+  return {id: body.task.id, token: body.token, task: body.task, server: to};
 }
 
 function authorize(task, extra = {}) {
   return call('POST', '/v1/authorize', {
     token: task.token,
     body: {action: kFlow.action, resource: kFlow.resource, context: kFlow.context, ...extra},
+    to: task.server,
   });
 }
 
 // The pending approval of `taskId`, once the server has recorded it.
-async function pendingApproval(taskId) {
+async function pendingApproval(taskId, to = server) {
   for (let i = 0; i < 100; i++) {
     const res = await call('GET', `/v1/approvals?state=pending&task=${encodeURIComponent(taskId)}&limit=10`,
-      {token: server.adminToken});
+      {token: to.adminToken, to});
     const body = expectStatus(res, 200, 'list pending approvals');
     if (body.approvals.length > 0) return body.approvals[0];
     await sleep(100);
@@ -228,9 +261,9 @@ async function pendingApproval(taskId) {
   throw new Error(`no pending approval appeared for task ${taskId}`);
 }
 
-async function getApproval(id) {
+async function getApproval(id, to = server) {
   return expectStatus(await call('GET', `/v1/approvals/${encodeURIComponent(id)}`,
-    {token: server.adminToken}), 200, `get approval ${id}`);
+    {token: to.adminToken, to}), 200, `get approval ${id}`);
 }
 
 // ------------------------------------------------------------------ browser
@@ -303,6 +336,156 @@ function approvalRow(page, taskId) {
   return page.locator(`[data-testid="approval-row"][data-task-id="${taskId}"]`);
 }
 
+// ------------------------------------------------------------------ OIDC
+
+// The OIDC provider and the tether server that signs in through it, started
+// on first use (so a failure there fails the OIDC scenarios, not the run).
+// Tether picks its port, so the provider learns its redirect URI after.
+let ssoSetup = null;
+function ensureSso() {
+  ssoSetup ||= (async () => {
+    idp = await startOidcProvider({
+      clientId: kOidc.clientId, clientSecret: kOidc.clientSecret, accounts: kOidc.accounts,
+    });
+    let secretFile = '';
+    await startServer(ssoServer, {
+      prepare: async (dir) => {
+        secretFile = path.join(dir, 'oidc-client-secret');
+        await writeFile(secretFile, `${kOidc.clientSecret}\n`, {mode: 0o600});
+      },
+      extra: () => [
+        '[approvals.oidc]',
+        `issuer = ${tomlString(idp.issuer)}`,
+        `client_id = ${tomlString(kOidc.clientId)}`,
+        `client_secret_file = ${tomlString(secretFile)}`,
+        `scopes = ${tomlString(kOidc.scopes)}`,
+        'name_claim = "email"',
+        'groups_claim = "groups"',
+        'role = "approver"',
+      ],
+    });
+    idp.setRedirectUri(`${ssoServer.base}/ui/oidc/callback`);
+    console.log(`# tether (OIDC) at ${ssoServer.base}, provider at ${idp.issuer}`);
+  })();
+  return ssoSetup;
+}
+
+function ssoCookie(cookies, name) {
+  return cookies.find((c) => c.name === name && c.domain === '127.0.0.1');
+}
+
+// Clicks "Sign in with SSO" on the OIDC server's console, logs in at the
+// provider as `login`, and waits until the console shows the operator.
+async function ssoSignIn(login, {viewport = kDesktop} = {}) {
+  const {context, page} = await openPage(`sso-${login}`, viewport);
+  const callbackPrefix = `${ssoServer.base}/ui/oidc/callback?`;
+
+  const config = expectStatus(await call('GET', '/ui/config', {to: ssoServer}), 200, 'GET /ui/config');
+  assert.deepEqual(config, {oidc_login: true}, 'the console is told it may offer SSO');
+  await page.goto(`${ssoServer.base}/ui/`);
+  const link = page.getByTestId('signin-sso');
+  await link.waitFor();
+  assert.equal(await link.getAttribute('href'), '/ui/oidc/login');
+  assert.equal((await link.textContent()).trim(), 'Sign in with SSO');
+
+  // Tether sends the browser to the provider's authorization endpoint.
+  const toProvider = page.waitForRequest((r) => r.url().startsWith(`${idp.issuer}/auth?`));
+  const started = page.waitForResponse((r) => r.url() === `${ssoServer.base}/ui/oidc/login`);
+  toProvider.catch(() => {});  // awaited below, unless an assertion fails first
+  await link.click();
+  const loginResponse = await started;
+  assert.equal(loginResponse.status(), 302,
+    `GET /ui/oidc/login: ${loginResponse.status()} ${await loginResponse.text().catch(() => '')}`);
+  const auth = new URL((await toProvider).url());
+  const q = Object.fromEntries(auth.searchParams);
+  assert.equal(q.response_type, 'code');
+  assert.equal(q.client_id, kOidc.clientId);
+  assert.equal(q.redirect_uri, `${ssoServer.base}/ui/oidc/callback`);
+  assert.equal(q.scope, kOidc.scopes);
+  assert.equal(q.code_challenge_method, 'S256');
+  assert.match(q.code_challenge || '', /^[A-Za-z0-9_-]{43}$/, 'an S256 code challenge');
+  assert.ok(q.state && q.state.length >= 16, `a state (${q.state})`);
+  assert.ok(q.nonce && q.nonce.length >= 16, `a nonce (${q.nonce})`);
+  const stateCookie = ssoCookie(await context.cookies(), 'tether_oidc');
+  assert.ok(stateCookie, 'the state is bound to this browser by a cookie');
+  assert.equal(stateCookie.httpOnly, true, 'the state cookie is HttpOnly');
+  assert.equal(stateCookie.sameSite, 'Lax', 'the state cookie comes back on the provider\'s redirect');
+
+  // The provider's login form: the login is the account id.
+  const form = page.locator('form');
+  await form.locator('input[name="login"]').fill(login);
+  await form.locator('input[name="password"]').fill('any password will do');
+  const back = page.waitForResponse((r) => r.url().startsWith(callbackPrefix));
+  await form.locator('button[type="submit"]').click();
+  const callback = await back;
+  const returned = new URL(callback.url());
+  assert.equal(returned.searchParams.get('state'), q.state, 'the provider returns the state');
+  assert.ok(returned.searchParams.get('code'), 'the provider returns a code');
+
+  assert.equal(callback.status(), 302, `the callback answered ${callback.status()}: ${await callback.text().catch(() => '')}`);
+  assert.equal(await callback.headerValue('location'), '/ui/#/approvals');
+  await waitForText(page.getByTestId('operator-name'), kOidc.accounts[login].email);
+  assert.ok(page.url().endsWith('/ui/#/approvals'), `after sign-in the console is at ${page.url()}`);
+  const cookies = await context.cookies();
+  const session = ssoCookie(cookies, 'tether_session');
+  assert.ok(session, 'the callback set a tether_session cookie');
+  assert.equal(session.httpOnly, true, 'the session cookie is HttpOnly');
+  assert.equal(session.sameSite, 'Strict', 'the session cookie is SameSite=Strict');
+  assert.equal(ssoCookie(cookies, 'tether_oidc'), undefined, 'the state cookie is cleared after use');
+  return {context, page, auth: q, session};
+}
+
+// Starts a sign-in in `context` and logs in at the provider as `login`, one
+// request at a time through the context's cookie jar (so tether's state
+// cookie lands in the browser), and stops before the callback: returns the
+// callback URL the provider sent the browser to, and the state. (Routing
+// cannot hold the callback: it comes at the end of a redirect chain.)
+async function ssoHeldCallback(context, login) {
+  const req = context.request;
+  const callbackPrefix = `${ssoServer.base}/ui/oidc/callback?`;
+  let res = await req.get(`${ssoServer.base}/ui/oidc/login`, {maxRedirects: 0});
+  assert.equal(res.status(), 302, `GET /ui/oidc/login: ${res.status()} ${await res.text()}`);
+  let url = new URL(res.headers().location, ssoServer.base).href;
+  const state = new URL(url).searchParams.get('state');
+  assert.ok(state, `tether sent the browser to ${url}`);
+  const follow = async () => {
+    for (let hops = 0; res.status() >= 300 && res.status() < 400; hops++) {
+      assert.ok(hops < 10, 'too many redirects at the provider');
+      url = new URL(res.headers().location, url).href;
+      if (url.startsWith(callbackPrefix)) return url;
+      res = await req.get(url, {maxRedirects: 0});
+    }
+    return '';
+  };
+  res = await req.get(url, {maxRedirects: 0});
+  assert.equal(await follow(), '', 'the provider asks for a login first');
+  assert.equal(res.status(), 200, `the provider's login page: ${res.status()} ${await res.text()}`);
+  const action = /<form[^>]*action="([^"]+)"/.exec(await res.text());
+  assert.ok(action, 'the provider shows a login form');
+  url = new URL(action[1], url).href;
+  res = await req.post(url, {form: {login, password: 'any password will do'}, maxRedirects: 0});
+  const callbackUrl = await follow();
+  assert.ok(callbackUrl, `the provider ended at ${url} with ${res.status()} ${await res.text()}`);
+  assert.equal(new URL(callbackUrl).searchParams.get('state'), state, 'the provider returns the state');
+  assert.ok(ssoCookie(await context.cookies(), 'tether_oidc'), 'the browser holds the state cookie');
+  return {callbackUrl, state};
+}
+
+// A GET of a callback URL in `context` that must be refused: an error
+// status, no redirect into the console and no session.
+async function expectCallbackRefused(context, url, what) {
+  const page = await context.newPage();
+  page.setDefaultTimeout(kUiTimeoutMs);
+  const res = await page.goto(url);
+  const status = res.status();
+  assert.ok([400, 401, 403].includes(status), `${what}: expected 400, 401 or 403, got ${status} ${await res.text()}`);
+  assert.equal(res.request().redirectedFrom(), null, `${what}: answered without a redirect`);
+  assert.ok(page.url().startsWith(`${ssoServer.base}/ui/oidc/callback?`), `${what}: the browser stays at ${page.url()}`);
+  assert.equal(ssoCookie(await context.cookies(), 'tether_session'), undefined, `${what}: no tether_session cookie`);
+  await page.close();
+  return status;
+}
+
 // ------------------------------------------------------------------ scenarios
 
 const results = [];
@@ -324,7 +507,7 @@ async function scenario(name, fn) {
 }
 
 async function run() {
-  await startServer();
+  await startServer(server);
   console.log(`# tether at ${server.base}`);
   tokens.admin = server.adminToken;
   tokens.alice = await createOperator('alice', 'approver', ['release-managers']);
@@ -605,6 +788,95 @@ async function run() {
     assert.equal(audit.status, 401, `the API with the old session: ${audit.status}`);
   });
 
+  await scenario("an approver signs in through OIDC; the provider's groups let them approve", async (contexts) => {
+    await ensureSso();
+    const task = await startTask('Publish 1.4.1 after the SSO rollout', ['ci'], ssoServer);
+    const waiting = authorize(task, {wait_seconds: 60});
+    const ap = await pendingApproval(task.id, ssoServer);
+    const {context, page, session} = await ssoSignIn('alice', {viewport: kMobile});
+    contexts.push(context);
+    await waitForText(page.getByTestId('operator-role'), 'approver');
+    const me = expectStatus(await call('GET', '/ui/session',
+      {headers: {Cookie: `tether_session=${session.value}`}, to: ssoServer}), 200, 'read the OIDC session');
+    assert.deepEqual(me.operator, {name: 'alice@example.com', role: 'approver', groups: ['security']},
+      'the operator is named and grouped by the ID token');
+    await shoot(page, 'oidc-approvals');
+
+    const row = approvalRow(page, task.id);
+    await row.waitFor();
+    assert.equal(await row.getAttribute('data-approval-id'), ap.id);
+    await row.getByTestId('reason-input').fill('approved after signing in with SSO');
+    await row.getByTestId('approve-button').click();
+    await waitForText(page.getByTestId('toast'), 'Approved');
+    const answer = await waiting;
+    assert.equal(answer.status, 200, `the waiting authorize answered ${answer.status} ${answer.text}`);
+    assert.equal(answer.body.decision, 'allow', `the waiting authorize returned ${answer.text}`);
+    const decided = await getApproval(ap.id, ssoServer);
+    assert.equal(decided.state, 'approved');
+    assert.equal(decided.approvals[0].name, 'alice@example.com');
+    assert.equal(decided.approvals[0].reason, 'approved after signing in with SSO');
+  });
+
+  await scenario('an OIDC user outside the required group cannot approve', async (contexts) => {
+    await ensureSso();
+    const task = await startTask('Read the npm token', ['ci'], ssoServer);
+    const pending = await authorize(task);
+    assert.equal(pending.body && pending.body.decision, 'approval_required', pending.text);
+    const id = pending.body.approval.id;
+    const {context, page} = await ssoSignIn('mallory');
+    contexts.push(context);
+    await waitForText(page.getByTestId('operator-role'), 'approver');
+    await page.goto(`${ssoServer.base}/ui/#/approvals/${id}`);
+    const card = page.getByTestId('approval-detail');
+    await card.waitFor();
+    await card.getByTestId('reason-input').fill('marketing says yes');
+    const refused = page.waitForResponse((r) => r.url().endsWith(`/v1/approvals/${id}/approve`));
+    await card.getByTestId('approve-button').click();
+    assert.equal((await refused).status(), 403, 'tether refuses the approval');
+    await waitForText(card.getByTestId('approval-error'), '(forbidden)');
+    assert.equal((await getApproval(id, ssoServer)).state, 'pending', 'the approval is still pending');
+  });
+
+  await scenario('a forged OIDC callback is refused', async (contexts) => {
+    await ensureSso();
+    // A made-up code and state, in a browser that never started a sign-in.
+    const fresh = await browser.newContext({viewport: kDesktop});
+    contexts.push(fresh);
+    await expectCallbackRefused(fresh, `${ssoServer.base}/ui/oidc/callback?code=x&state=forged`, 'a forged callback');
+
+    // A real code and state, taken from another browser's sign-in: refused
+    // there, for the state is bound to the browser that started it.
+    const victim = await browser.newContext({viewport: kDesktop});
+    contexts.push(victim);
+    const {callbackUrl, state} = await ssoHeldCallback(victim, 'alice');
+    const other = await browser.newContext({viewport: kDesktop});
+    contexts.push(other);
+    await expectCallbackRefused(other, callbackUrl, 'a callback from another browser');
+
+    // The browser that started it completes the sign-in, once.
+    const page = await victim.newPage();
+    page.setDefaultTimeout(kUiTimeoutMs);
+    await page.goto(callbackUrl);
+    await waitForText(page.getByTestId('operator-name'), 'alice@example.com');
+    assert.ok(ssoCookie(await victim.cookies(), 'tether_session'), 'signed in with the real callback');
+    await page.close();
+    // Replayed with its state cookie put back, the callback is refused: a
+    // state is good for one callback.
+    await victim.clearCookies();
+    await victim.addCookies([{
+      name: 'tether_oidc', value: state, domain: '127.0.0.1', path: '/ui/oidc/',
+      httpOnly: true, sameSite: 'Lax',
+    }]);
+    await expectCallbackRefused(victim, callbackUrl, 'the same callback again');
+
+    // A forged state in a browser that holds a real state cookie is no better.
+    const started = await browser.newContext({viewport: kDesktop});
+    contexts.push(started);
+    await ssoHeldCallback(started, 'mallory');
+    await expectCallbackRefused(started, `${ssoServer.base}/ui/oidc/callback?code=x&state=forged`,
+      'a forged state beside a real state cookie');
+  });
+
   await scenario('CSP header present and no console errors', async () => {
     for (const p of ['/ui/', '/ui/index.html']) {
       const res = await call('GET', p, {headers: {Accept: 'text/html'}});
@@ -633,7 +905,8 @@ let status = 0;
 const onSignal = async (signal) => {
   console.error(`# ${signal}: cleaning up`);
   if (browser) await browser.close().catch(() => {});
-  await stopServer().catch(() => {});
+  for (const s of servers) await stopServer(s).catch(() => {});
+  if (idp) await idp.close().catch(() => {});
   process.exit(130);
 };
 process.once('SIGINT', onSignal);
@@ -643,8 +916,10 @@ process.stdout.on('error', () => {});
 process.stderr.on('error', () => {});
 // Last resort, whatever way the process ends: no server or temp dir outlives it.
 process.on('exit', () => {
-  if (server.proc && server.proc.exitCode === null && server.proc.signalCode === null) server.proc.kill('SIGKILL');
-  if (server.dir) rmSync(server.dir, {recursive: true, force: true});
+  for (const s of servers) {
+    if (s.proc && s.proc.exitCode === null && s.proc.signalCode === null) s.proc.kill('SIGKILL');
+    if (s.dir) rmSync(s.dir, {recursive: true, force: true});
+  }
 });
 
 try {
@@ -657,10 +932,17 @@ try {
   status = 2;
 } finally {
   if (browser) await browser.close().catch(() => {});
-  if (status !== 0 && server.output) {
-    console.error('# tether output (last lines):');
-    console.error(server.output.split('\n').slice(-40).map((l) => `#   ${l}`).join('\n'));
+  for (const s of servers) {
+    if (status !== 0 && s.output) {
+      console.error(`# ${s.label} output (last lines):`);
+      console.error(s.output.split('\n').slice(-40).map((l) => `#   ${l}`).join('\n'));
+    }
   }
-  await stopServer().catch((e) => console.error(`cleanup: ${e.message}`));
+  if (status !== 0 && idp && idp.log.length) {
+    console.error('# OIDC provider errors:');
+    console.error(idp.log.slice(-40).map((l) => `#   ${l}`).join('\n'));
+  }
+  for (const s of servers) await stopServer(s).catch((e) => console.error(`cleanup: ${e.message}`));
+  if (idp) await idp.close().catch((e) => console.error(`cleanup: ${e.message}`));
 }
 process.exit(status);
