@@ -322,13 +322,17 @@ async function waitForText(locator, expected, timeout = kUiTimeoutMs) {
   }
 }
 
+// The whole page, unless it would be taller than a few screens (the live
+// feed): then what the screen shows.
 async function shoot(page, name) {
   if (!shotsDir) return;
   const size = page.viewportSize();
-  await page.setViewportSize(kDesktop);
-  await page.screenshot({path: path.join(shotsDir, `console-${name}.png`), fullPage: true});
-  await page.setViewportSize(kMobile);
-  await page.screenshot({path: path.join(shotsDir, `console-${name}-mobile.png`), fullPage: true});
+  for (const [viewport, suffix] of [[kDesktop, ''], [kMobile, '-mobile']]) {
+    await page.setViewportSize(viewport);
+    const height = await page.evaluate(() => document.documentElement.scrollHeight);
+    await page.screenshot({path: path.join(shotsDir, `console-${name}${suffix}.png`),
+                           fullPage: height <= viewport.height * 2.5});
+  }
   await page.setViewportSize(size);
 }
 
