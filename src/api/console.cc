@@ -73,7 +73,8 @@ std::string_view CookieValue(std::string_view header, std::string_view name) {
 
 std::string SessionCookie(std::string_view value, std::int64_t max_age_s,
                           bool secure) {
-  std::string c = std::string(kSessionCookie) + "=" + std::string(value) +
+  std::string c = std::string(SessionCookieName(secure)) + "=" +
+                  std::string(value) +
                   "; Path=/; HttpOnly; SameSite=Strict; Max-Age=" +
                   std::to_string(max_age_s);
   if (secure) c += "; Secure";

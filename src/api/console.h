@@ -20,7 +20,16 @@
 
 namespace tether::api {
 
+// Over TLS the cookie is `__Host-tether_session`: the browser then takes it
+// only from this host, Secure, with Path=/, so a sibling subdomain cannot
+// plant one. Without TLS (loopback, or TLS ended by a proxy) the prefix is
+// not allowed, and the name is `tether_session`.
 inline constexpr std::string_view kSessionCookie = "tether_session";
+inline constexpr std::string_view kSecureSessionCookie =
+    "__Host-tether_session";
+inline std::string_view SessionCookieName(bool tls) {
+  return tls ? kSecureSessionCookie : kSessionCookie;
+}
 
 struct ConsoleSession {
   identity::Principal principal;

@@ -79,6 +79,15 @@ bool ConsoleOidc::IssuerIs(std::string_view iss) const {
   return iss == config_.issuer;
 }
 
+// The client secret goes to the token endpoint and the keys decide what we
+// trust: https, except to a provider on this machine.
+static bool SafeEndpoint(std::string_view url) {
+  auto u = net::ParseHttpUrl(url);
+  if (!u) return false;
+  return u->tls || u->host == "127.0.0.1" || u->host == "::1" ||
+         u->host == "localhost";
+}
+
 Result<ConsoleOidc::Provider> ConsoleOidc::Discover(std::int64_t now_ms,
                                                     bool refresh_keys) {
   {
@@ -87,7 +96,27 @@ Result<ConsoleOidc::Provider> ConsoleOidc::Discover(std::int64_t now_ms,
         !(refresh_keys && now_ms - provider_->fetched_ms > 60'000)) {
       return *provider_;
     }
+    if (failure_ && now_ms - failed_ms_ < 30'000) return *failure_;
+    if (fetching_) {
+      if (provider_) return *provider_;  // the refresh in flight will do
+      return Unavailable("the provider is being contacted; try again");
+    }
+    fetching_ = true;
   }
+  auto fetched = Fetch(now_ms);
+  std::lock_guard lock(mu_);
+  fetching_ = false;
+  if (!fetched) {
+    failure_ = fetched.error();
+    failed_ms_ = now_ms;
+    return fetched.error();
+  }
+  failure_.reset();
+  provider_ = *fetched;
+  return fetched;
+}
+
+Result<ConsoleOidc::Provider> ConsoleOidc::Fetch(std::int64_t now_ms) {
   net::HttpClientRequest req;
   req.url = config_.issuer + "/.well-known/openid-configuration";
   req.ca_file = config_.ca_file;
@@ -95,10 +124,9 @@ Result<ConsoleOidc::Provider> ConsoleOidc::Discover(std::int64_t now_ms,
   auto doc = FetchJson(req, "the provider's discovery document");
   if (!doc) return doc.error();
   Provider p;
-  std::string issuer = Member(*doc, "issuer");
-  while (!issuer.empty() && issuer.back() == '/') issuer.pop_back();
-  if (issuer != config_.issuer) {
-    return Unavailable("the provider names itself `" + Member(*doc, "issuer") +
+  p.issuer = Member(*doc, "issuer");
+  if (!IssuerIs(p.issuer)) {
+    return Unavailable("the provider names itself `" + p.issuer +
                        "`, not the configured issuer");
   }
   p.authorization_endpoint = Member(*doc, "authorization_endpoint");
@@ -106,8 +134,10 @@ Result<ConsoleOidc::Provider> ConsoleOidc::Discover(std::int64_t now_ms,
   p.jwks_uri = Member(*doc, "jwks_uri");
   for (const std::string* u :
        {&p.authorization_endpoint, &p.token_endpoint, &p.jwks_uri}) {
-    if (!net::ParseHttpUrl(*u)) {
-      return Unavailable("the provider's discovery document lacks an endpoint");
+    if (!SafeEndpoint(*u)) {
+      return Unavailable(
+          "the provider's discovery document lacks an https "
+          "endpoint");
     }
   }
   req.url = p.jwks_uri;
@@ -121,8 +151,6 @@ Result<ConsoleOidc::Provider> ConsoleOidc::Discover(std::int64_t now_ms,
   if (!keys) return Unavailable("the provider's keys: " + keys.error().message);
   p.keys = std::make_shared<const token::KeySet>(std::move(*keys));
   p.fetched_ms = now_ms;
-  std::lock_guard lock(mu_);
-  provider_ = p;
   return p;
 }
 
@@ -218,7 +246,7 @@ Result<identity::Principal> ConsoleOidc::Finish(std::string_view code,
   if (id_token.empty()) return Rejected("the provider sent no ID token");
 
   token::VerifyPolicy policy;
-  policy.issuer = config_.issuer;
+  policy.issuer = p->issuer;
   policy.audience = config_.client_id;
   policy.now = now_ms / 1000;
   auto jwt = token::VerifyJwt(id_token, *p->keys, policy);
@@ -238,6 +266,13 @@ Result<identity::Principal> ConsoleOidc::Finish(std::string_view code,
     return Rejected("the ID token has no usable `" + config_.name_claim +
                     "` claim");
   }
+  if (config_.name_claim == "email") {
+    // An address the user may set at will names nobody (OIDC Core 5.7).
+    const json::value* v = c.if_contains("email_verified");
+    if (!v || !v->is_bool() || !v->get_bool()) {
+      return Rejected("the provider has not verified this email address");
+    }
+  }
   identity::Principal who;
   who.kind = identity::PrincipalKind::kOperator;
   who.type = "Operator";
@@ -256,6 +291,15 @@ Result<identity::Principal> ConsoleOidc::Finish(std::string_view code,
       for (const json::value& v : g->get_array()) add(v);
     } else {
       add(*g);
+    }
+  }
+  if (!config_.required_groups.empty()) {
+    bool member = false;
+    for (const std::string& g : who.groups) {
+      for (const std::string& r : config_.required_groups) member |= g == r;
+    }
+    if (!member) {
+      return Rejected("this account is in none of the groups that may sign in");
     }
   }
   return who;

@@ -48,7 +48,8 @@ class ConsoleOidc {
   // Error code "oidc_unavailable" when the provider cannot be reached.
   Result<Redirect> Begin(std::int64_t now_ms);
   // Error codes "oidc_rejected" (a bad or replayed callback, a token that
-  // does not verify, claims that do not name an operator) and
+  // does not verify, claims that do not name an operator, an unverified
+  // email as the name, none of the required groups) and
   // "oidc_unavailable".
   Result<identity::Principal> Finish(std::string_view code,
                                      std::string_view state,
@@ -62,6 +63,7 @@ class ConsoleOidc {
         redirect_uri_(std::move(redirect_uri)),
         client_secret_(std::move(client_secret)) {}
   struct Provider {
+    std::string issuer;  // exactly as the provider writes it
     std::string authorization_endpoint, token_endpoint, jwks_uri;
     std::shared_ptr<const token::KeySet> keys;
     std::int64_t fetched_ms = 0;
@@ -69,6 +71,7 @@ class ConsoleOidc {
   // The discovery document and keys, fetched if missing or stale (or,
   // with `refresh_keys`, if the keys were fetched over a minute ago).
   Result<Provider> Discover(std::int64_t now_ms, bool refresh_keys);
+  Result<Provider> Fetch(std::int64_t now_ms);
 
   struct Pending {
     std::string verifier, nonce;
@@ -78,7 +81,13 @@ class ConsoleOidc {
   std::string redirect_uri_;
   std::string client_secret_;
   std::mutex mu_;
-  std::optional<Provider> provider_;                     // guarded by mu_
+  std::optional<Provider> provider_;  // guarded by mu_
+  // A failed discovery is remembered for a while, and one fetch runs at a
+  // time, so sign-in attempts cannot hold every handler while the provider
+  // is down or slow.
+  std::optional<Error> failure_;                         // guarded by mu_
+  std::int64_t failed_ms_ = 0;                           // guarded by mu_
+  bool fetching_ = false;                                // guarded by mu_
   std::map<std::string, Pending, std::less<>> pending_;  // guarded, by state
 };
 

@@ -162,10 +162,14 @@ std::string OriginOf(std::string_view url) {
 // log when it has grown, filters, and keeps the connection alive.
 class AuditStream : public HttpStream {
  public:
+  // `authorized` is asked before every poll: the stream ends once its
+  // caller is signed out or revoked.
   AuditStream(broker::Broker& broker, audit::EventFilter filter,
               std::string decision, std::int64_t after,
-              std::shared_ptr<std::atomic<int>> open)
+              std::shared_ptr<std::atomic<int>> open,
+              std::function<bool()> authorized)
       : broker_(broker),
+        authorized_(std::move(authorized)),
         filter_(std::move(filter)),
         decision_(std::move(decision)),
         cursor_(after),
@@ -175,13 +179,16 @@ class AuditStream : public HttpStream {
   ~AuditStream() override { open_->fetch_sub(1); }
 
   std::optional<std::string> Poll() override {
+    if (!authorized_()) return std::nullopt;
     std::string out;
     if (first_) {
       out += "retry: 2000\n\n";
       first_ = false;
     }
     auto last = static_cast<std::int64_t>(broker_.audit_log().last_seq());
-    while (cursor_ < last) {
+    // At most 10 pages a poll, so a filter that matches little cannot walk
+    // the whole log in one go; the rest follows on the next polls.
+    for (int page_count = 0; cursor_ < last && page_count < 10; ++page_count) {
       audit::EventFilter f = filter_;
       f.after_seq = cursor_;
       f.limit = 200;
@@ -216,6 +223,7 @@ class AuditStream : public HttpStream {
 
  private:
   broker::Broker& broker_;
+  std::function<bool()> authorized_;
   audit::EventFilter filter_;
   std::string decision_;
   std::int64_t cursor_ = 0;
@@ -275,6 +283,16 @@ bool Router::SameOrigin(const HttpRequest& req) const {
   if (!console_origin_.empty() && origin == console_origin_) return true;
   std::string own = OriginOf((req.tls ? "https://" : "http://") + req.host);
   return !own.empty() && origin == own;
+}
+
+std::optional<ConsoleSession> Router::FindSession(const HttpRequest& req) {
+  std::string_view cookie = CookieValue(req.cookie, SessionCookieName(req.tls));
+  auto s = sessions_.Find(cookie, NowMs());
+  if (s && broker_.IdentityRevoked(s->principal.subject)) {
+    sessions_.Remove(cookie);
+    return std::nullopt;
+  }
+  return s;
 }
 
 HttpResponse Router::Console(const HttpRequest& req) {
@@ -345,6 +363,15 @@ HttpResponse Router::Console(const HttpRequest& req) {
                              query->count("state") ? (*query)["state"] : "",
                              CookieValue(req.cookie, kOidcStateCookie), now);
     if (!who) return oidc_error(who.error());
+    if (broker_.OperatorNameTaken(who->id)) {
+      return oidc_error(
+          MakeError("oidc_rejected", "an operator token already names `" +
+                                         who->id + "`; one person, one name"));
+    }
+    if (broker_.IdentityRevoked(who->subject)) {
+      return oidc_error(
+          MakeError("oidc_rejected", "this identity has been revoked"));
+    }
     auto created = sessions_.Create(std::move(*who), now);
     r.headers.emplace_back("Location", "/ui/#/approvals");
     r.headers.emplace_back("Set-Cookie",
@@ -354,7 +381,8 @@ HttpResponse Router::Console(const HttpRequest& req) {
     return with_headers(std::move(r));
   }
   if (req.path == "/ui/session") {
-    std::string_view cookie = CookieValue(req.cookie, kSessionCookie);
+    std::string_view cookie =
+        CookieValue(req.cookie, SessionCookieName(req.tls));
     std::int64_t now = NowMs();
     auto session_body = [](const ConsoleSession& s) {
       json::array groups;
@@ -367,7 +395,7 @@ HttpResponse Router::Console(const HttpRequest& req) {
           {"expires_at", FormatRfc3339(s.expires_ms)}};
     };
     if (m == "GET") {
-      auto s = sessions_.Find(cookie, now);
+      auto s = FindSession(req);
       if (!s) return with_headers(JsonError(401, "unauthenticated", "sign in"));
       return with_headers(Json(200, session_body(*s)));
     }
@@ -402,7 +430,7 @@ HttpResponse Router::Console(const HttpRequest& req) {
       return with_headers(std::move(r));
     }
     if (m == "DELETE") {
-      auto s = sessions_.Find(cookie, now);
+      auto s = FindSession(req);
       if (s) {
         if (!SameOrigin(req) || req.csrf_token.empty() ||
             !ConstantTimeEquals(req.csrf_token, s->csrf_token)) {
@@ -558,9 +586,8 @@ HttpResponse Router::Route(const HttpRequest& req) {
       if (!p) return Unauthenticated(p.error().message);
       caller = std::move(*p);
     }
-  } else if (std::string_view cookie = CookieValue(req.cookie, kSessionCookie);
-             !cookie.empty()) {
-    auto s = sessions_.Find(cookie, NowMs());
+  } else if (!CookieValue(req.cookie, SessionCookieName(req.tls)).empty()) {
+    auto s = FindSession(req);
     if (!s) return Unauthenticated("the console session has ended; sign in");
     if (m != "GET" && m != "HEAD") {
       // Cross-site request forgery: the cookie alone never changes state.
@@ -769,8 +796,22 @@ HttpResponse Router::Route(const HttpRequest& req) {
       }
       HttpResponse r;
       r.content_type = "text/event-stream";
-      r.stream = std::make_shared<AuditStream>(broker_, std::move(f), decision,
-                                               after, streams_);
+      std::function<bool()> authorized;
+      std::string subject = principal->subject;
+      if (token.empty() && req.peer_spiffe_id.empty()) {
+        std::string cookie(CookieValue(req.cookie, SessionCookieName(req.tls)));
+        authorized = [this, cookie, subject] {
+          return sessions_.Find(cookie, NowMs()).has_value() &&
+                 !broker_.IdentityRevoked(subject);
+        };
+      } else {
+        authorized = [this, subject] {
+          return !broker_.IdentityRevoked(subject);
+        };
+      }
+      r.stream =
+          std::make_shared<AuditStream>(broker_, std::move(f), decision, after,
+                                        streams_, std::move(authorized));
       return r;
     }
     if (path.size() == 2) {

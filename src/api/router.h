@@ -52,6 +52,9 @@ class Router {
   // A cookie-authenticated state change must come from the console itself:
   // its CSRF token, and no foreign Origin.
   bool SameOrigin(const HttpRequest& request) const;
+  // The request's console session: signed in, not expired, and its
+  // operator not revoked since (a revoked one's session ends here).
+  std::optional<ConsoleSession> FindSession(const HttpRequest& request);
   bool TryInline(const HttpRequest& request, const Responder& respond);
   // A POST body: application/json within the limits. Errors:
   // "unsupported_media_type", "invalid_json".

@@ -90,6 +90,9 @@ class AuditLog {
 
   // Swaps in a new redactor (e.g. after a secret was registered).
   void SetRedactor(std::shared_ptr<const Redactor> redactor);
+  // The redactor in force (may be null), for other records that must not
+  // keep what the audit log would not.
+  std::shared_ptr<const Redactor> redactor() const { return redactor_.load(); }
 
   // "hmac-sha256:<hex>" of `value` under the audit HMAC key: what a field in
   // hmac_fields holds, so an operator can search for a known value.

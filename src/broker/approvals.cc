@@ -153,6 +153,21 @@ Status MayDecide(const Approval& a, const identity::Principal& who,
   return {};
 }
 
+json::array RequirementsToJson(const std::vector<ApprovalRequirement>& reqs,
+                               bool with_text,
+                               const std::vector<ApprovalVote>* votes) {
+  json::array out;
+  for (const ApprovalRequirement& r : reqs) {
+    json::object o{{"policy", r.policy},
+                   {"groups", Strings(r.groups)},
+                   {"approvers", r.approvers}};
+    if (with_text) o["text"] = r.text;
+    if (votes) o["approved_by"] = Strings(ApprovedBy(r, *votes));
+    out.push_back(std::move(o));
+  }
+  return out;
+}
+
 json::object ApprovalToJson(const Approval& a, std::string_view console_url) {
   json::object o;
   o["id"] = a.id;
@@ -161,8 +176,9 @@ json::object ApprovalToJson(const Approval& a, std::string_view console_url) {
   o["requester"] = a.requester;
   o["task"] = a.task;
   o["action"] = a.action;
-  o["resource"] =
-      json::object{{"type", a.resource_type}, {"id", a.resource_id}};
+  json::object resource{{"type", a.resource_type}, {"id", a.resource_id}};
+  if (!a.resource_attrs.empty()) resource["attrs"] = a.resource_attrs;
+  o["resource"] = std::move(resource);
   o["context"] = a.context;
   o["edge"] = a.edge;
   if (a.body_sha256.empty()) {
@@ -170,16 +186,7 @@ json::object ApprovalToJson(const Approval& a, std::string_view console_url) {
   } else {
     o["body_sha256"] = a.body_sha256;
   }
-  json::array reqs;
-  for (const ApprovalRequirement& r : a.requirements) {
-    reqs.push_back(
-        json::object{{"policy", r.policy},
-                     {"groups", Strings(r.groups)},
-                     {"approvers", r.approvers},
-                     {"text", r.text},
-                     {"approved_by", Strings(ApprovedBy(r, a.votes))}});
-  }
-  o["requirements"] = std::move(reqs);
+  o["requirements"] = RequirementsToJson(a.requirements, true, &a.votes);
   json::array votes;
   for (const ApprovalVote& v : a.votes) votes.push_back(VoteToJson(v, true));
   o["approvals"] = std::move(votes);
@@ -217,6 +224,7 @@ store::ApprovalRecord ApprovalToRecord(const Approval& a) {
   d["action"] = a.action;
   d["resource_type"] = a.resource_type;
   d["resource_id"] = a.resource_id;
+  d["resource_attrs"] = a.resource_attrs;
   d["edge"] = a.edge;
   d["body_sha256"] = a.body_sha256;
   d["context"] = a.context;
@@ -224,14 +232,7 @@ store::ApprovalRecord ApprovalToRecord(const Approval& a) {
   d["task_owner"] = a.task_owner;
   d["task_agent"] = a.task_agent;
   d["task_subject"] = a.task_subject;
-  json::array reqs;
-  for (const ApprovalRequirement& q : a.requirements) {
-    reqs.push_back(json::object{{"policy", q.policy},
-                                {"groups", Strings(q.groups)},
-                                {"approvers", q.approvers},
-                                {"text", q.text}});
-  }
-  d["requirements"] = std::move(reqs);
+  d["requirements"] = RequirementsToJson(a.requirements, true, nullptr);
   json::array votes;
   for (const ApprovalVote& v : a.votes) votes.push_back(VoteToJson(v, true));
   d["votes"] = std::move(votes);
@@ -262,6 +263,10 @@ Result<Approval> ApprovalFromRecord(const store::ApprovalRecord& r) {
   a.action = Str(d, "action");
   a.resource_type = Str(d, "resource_type");
   a.resource_id = Str(d, "resource_id");
+  if (const json::value* v = d.if_contains("resource_attrs");
+      v && v->is_object()) {
+    a.resource_attrs = v->get_object();
+  }
   a.edge = Str(d, "edge");
   a.body_sha256 = Str(d, "body_sha256");
   if (const json::value* v = d.if_contains("context"); v && v->is_object())

@@ -5,6 +5,7 @@
 #ifndef TETHER_BROKER_APPROVALS_H_
 #define TETHER_BROKER_APPROVALS_H_
 
+#include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <cstdint>
 #include <optional>
@@ -45,6 +46,7 @@ struct Approval {
   std::string requester;  // Task::"<id>"
   std::string action;
   std::string resource_type, resource_id;
+  boost::json::object resource_attrs;  // a caller's, for open types
   std::string edge;
   std::string body_sha256;      // proxied calls; empty otherwise
   boost::json::object context;  // the caller's, as bound
@@ -82,6 +84,12 @@ bool RequirementsMet(const std::vector<ApprovalRequirement>& reqs,
 // "forbidden" and "conflict" (already voted; not pending).
 Status MayDecide(const Approval& a, const identity::Principal& who,
                  bool approving);
+
+// The requirements as JSON: policy, groups, approvers; with `with_text`
+// each policy's text; with `votes`, who counts toward each (approved_by).
+boost::json::array RequirementsToJson(
+    const std::vector<ApprovalRequirement>& reqs, bool with_text,
+    const std::vector<ApprovalVote>* votes);
 
 boost::json::object ApprovalToJson(const Approval& a,
                                    std::string_view console_url);

@@ -317,6 +317,11 @@ Result<Principal> Broker::AuthenticateBearer(std::string_view token,
   return p;
 }
 
+bool Broker::IdentityRevoked(std::string_view subject) const {
+  std::shared_lock lock(mu_);
+  return revoked_.subjects.count(subject) > 0;
+}
+
 Result<Principal> Broker::AuthenticateX509(std::string_view spiffe_id,
                                            std::string_view remote) {
   auto p = workloads_->FromX509Svid(spiffe_id);
@@ -976,6 +981,7 @@ Result<Broker::Decided> Broker::Decide(const TaskCaller& caller,
   out.bound_context = ctx;
   out.resource_type = *rtype;
   out.resource_id = *rid;
+  if (rattrs) out.resource_attrs = rattrs->get_object();
 
   std::int64_t now = NowMs();
   ctx["now"] = Seconds(now);
@@ -1178,7 +1184,7 @@ Result<json::object> Broker::Authorize(const TaskCaller& caller,
     }
     const json::value* id = approval->get_object().if_contains("id");
     if (!id || !id->is_string()) return answer;
-    if (!WaitForApproval(std::string(id->get_string()),
+    if (!WaitForApproval(caller.task_id, std::string(id->get_string()),
                          started + std::chrono::milliseconds(d->wait_ms))) {
       return answer;
     }

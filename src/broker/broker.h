@@ -144,6 +144,14 @@ class Broker {
   Result<boost::json::object> DecideApproval(const identity::Principal& actor,
                                              std::string_view id, bool approve,
                                              const boost::json::value& body);
+  // Whether operator or OIDC identity `subject` has been revoked (console
+  // sessions and open streams check before each use).
+  bool IdentityRevoked(std::string_view subject) const;
+  // Whether an operator token names this operator (an OIDC sign-in may not
+  // take the same name: it would count as that operator).
+  bool OperatorNameTaken(std::string_view name) const {
+    return operators_.HasName(name);
+  }
   // Wakes every request waiting for an approval, for good (shutdown).
   void StopWaiting();
   const std::string& console_url() const { return console_url_; }
@@ -180,6 +188,7 @@ class Broker {
     std::vector<ApprovalRequirement> requirements;
     boost::json::object bound_context;
     std::string resource_type, resource_id;
+    boost::json::object resource_attrs;
     std::string approval_id;  // named by the caller
     std::int64_t wait_ms = 0;
   };
@@ -196,7 +205,7 @@ class Broker {
   void ResolveApproval(const TaskCaller& caller, Decided& d);
   // Waits (up to `until`) while approval `id` is pending; false if it is
   // still pending.
-  bool WaitForApproval(const std::string& id,
+  bool WaitForApproval(const std::string& task_id, const std::string& id,
                        std::chrono::steady_clock::time_point until);
   // Ends approvals past their expiry or whose task is over.
   void ExpireApprovals(std::int64_t now_ms);
@@ -271,7 +280,8 @@ class Broker {
   std::condition_variable approvals_cv_;
   std::map<std::string, Approval, std::less<>> approvals_;         // guarded
   std::map<std::string, std::string, std::less<>> approval_keys_;  // guarded
-  std::int64_t waiters_ = 0;   // guarded by approvals_mu_
+  std::int64_t waiters_ = 0;  // guarded by approvals_mu_
+  std::map<std::string, std::int64_t, std::less<>> task_waiters_;  // guarded
   bool stop_waiting_ = false;  // guarded by approvals_mu_
   std::unique_ptr<ApprovalNotifier> notifier_;
 

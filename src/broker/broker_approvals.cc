@@ -18,18 +18,6 @@ namespace {
 
 namespace json = boost::json;
 
-json::array RequirementsJson(const std::vector<ApprovalRequirement>& reqs) {
-  json::array out;
-  for (const ApprovalRequirement& r : reqs) {
-    json::array groups;
-    for (const std::string& g : r.groups) groups.emplace_back(g);
-    out.push_back(json::object{{"policy", r.policy},
-                               {"groups", std::move(groups)},
-                               {"approvers", r.approvers}});
-  }
-  return out;
-}
-
 std::string Names(const std::vector<ApprovalVote>& votes) {
   std::string out;
   for (const ApprovalVote& v : votes) {
@@ -70,6 +58,8 @@ Status Broker::CommitApproval(const Approval& a, audit::Event event) {
 
 Status Broker::LoadApprovals() {
   std::int64_t now = NowMs();
+  // Includes pending and approved ones whose time ran out while the server
+  // was down: the reaper's first pass expires them (with their events).
   auto live = state_->LiveApprovals(now);
   if (!live) return live.error();
   std::lock_guard lock(approvals_mu_);
@@ -97,11 +87,11 @@ void Broker::ResolveApproval(const TaskCaller& caller, Decided& d) {
     e.reasons = {reason};
   };
   auto pending = [&](const Approval& a) {
-    decision["approval"] =
-        json::object{{"id", a.id},
-                     {"expires_at", FormatRfc3339(a.expires_ms)},
-                     {"requirements", RequirementsJson(a.requirements)},
-                     {"console_url", console_url_ + "#/approvals/" + a.id}};
+    decision["approval"] = json::object{
+        {"id", a.id},
+        {"expires_at", FormatRfc3339(a.expires_ms)},
+        {"requirements", RequirementsToJson(a.requirements, false, nullptr)},
+        {"console_url", console_url_ + "#/approvals/" + a.id}};
     e.approval_id = a.id;
   };
 
@@ -161,13 +151,18 @@ void Broker::ResolveApproval(const TaskCaller& caller, Decided& d) {
     }
   }
 
-  if (found && found->state == "approved") {
-    // Decided again just now: the approval turns this approval_required
-    // into allow only if its approvers meet today's requirements.
-    if (!RequirementsMet(d.requirements, found->votes)) {
+  if (found && found->state == "approved" &&
+      !RequirementsMet(d.requirements, found->votes)) {
+    // Decided again just now, the policies ask for more than its approvers
+    // gave: it cannot allow; a named one is refused, otherwise the request
+    // asks again under today's requirements.
+    if (!d.approval_id.empty()) {
       return deny("approval " + found->id +
                   " no longer meets the policies' requirements; ask again");
     }
+    found = nullptr;
+  }
+  if (found && found->state == "approved") {
     Approval used = *found;
     ++used.uses;
     audit::Event ue = ApprovalEvent(used, "approval.use");
@@ -192,7 +187,8 @@ void Broker::ResolveApproval(const TaskCaller& caller, Decided& d) {
     decision["approval"] =
         json::object{{"id", found->id},
                      {"expires_at", FormatRfc3339(found->expires_ms)},
-                     {"requirements", RequirementsJson(found->requirements)},
+                     {"requirements",
+                      RequirementsToJson(found->requirements, false, nullptr)},
                      {"uses", found->uses},
                      {"uses_allowed", found->uses_allowed}};
     d.outcome = Outcome::kAllow;
@@ -227,9 +223,20 @@ void Broker::ResolveApproval(const TaskCaller& caller, Decided& d) {
   a.action = e.action;
   a.resource_type = d.resource_type;
   a.resource_id = d.resource_id;
+  a.resource_attrs = d.resource_attrs;
   a.edge = e.edge;
-  a.context = d.bound_context;
-  a.task = TaskJson(**rec);
+  // What operators and webhooks see passes the audit log's redactor, as the
+  // audit record does (the digest is over the request as sent).
+  json::value context = d.bound_context, task = TaskJson(**rec),
+              attrs = d.resource_attrs;
+  if (auto redactor = audit_.log->redactor()) {
+    redactor->RedactJson(context);
+    redactor->RedactJson(task);
+    redactor->RedactJson(attrs);
+  }
+  a.context = std::move(context.get_object());
+  a.task = std::move(task.get_object());
+  a.resource_attrs = std::move(attrs.get_object());
   a.task_owner = Uid((*rec)->owner_type, (*rec)->owner_id);
   a.task_agent = Uid((*rec)->agent_type, (*rec)->agent_id);
   a.task_subject = (*rec)->subject;
@@ -239,7 +246,8 @@ void Broker::ResolveApproval(const TaskCaller& caller, Decided& d) {
   audit::Event re = ApprovalEvent(a, "approval.request");
   re.decision_id = e.decision_id;
   re.determining_policies = e.determining_policies;
-  re.detail["requirements"] = RequirementsJson(a.requirements);
+  re.detail["requirements"] =
+      RequirementsToJson(a.requirements, false, nullptr);
   re.detail["expires_at"] = FormatRfc3339(a.expires_ms);
   if (Status s = CommitApproval(a, std::move(re)); !s) {
     return deny("the approval cannot be recorded: " + s.error().message);
@@ -253,11 +261,23 @@ void Broker::ResolveApproval(const TaskCaller& caller, Decided& d) {
   notifier_->Notify("requested", announced);
 }
 
-bool Broker::WaitForApproval(const std::string& id,
+bool Broker::WaitForApproval(const std::string& task_id, const std::string& id,
                              std::chrono::steady_clock::time_point until) {
+  // Each waiter holds a handler thread: leave at least half of them for
+  // everyone else (approvers among them), and a quarter of the waits to
+  // any one task.
+  std::int64_t limit =
+      std::min<std::int64_t>(options_.config.approvals.max_waiters,
+                             options_.config.server.worker_threads / 2);
+  std::int64_t per_task = std::max<std::int64_t>(1, limit / 4);
   std::unique_lock lock(approvals_mu_);
-  if (waiters_ >= options_.config.approvals.max_waiters) return false;
+  std::int64_t& mine = task_waiters_[task_id];
+  if (waiters_ >= limit || mine >= per_task) {
+    if (mine == 0) task_waiters_.erase(task_id);
+    return false;
+  }
   ++waiters_;
+  ++mine;
   auto decided = [&] {
     auto it = approvals_.find(id);
     return stop_waiting_ || it == approvals_.end() ||
@@ -265,6 +285,7 @@ bool Broker::WaitForApproval(const std::string& id,
   };
   bool done = approvals_cv_.wait_until(lock, until, decided);
   --waiters_;
+  if (--task_waiters_[task_id] == 0) task_waiters_.erase(task_id);
   return done && !stop_waiting_;
 }
 
@@ -432,7 +453,11 @@ void Broker::ExpireApprovals(std::int64_t now_ms) {
           announce.push_back(ApprovalToJson(a, console_url_));
         }
       }
-      approval_keys_.erase(ApprovalKey(a.task_id, a.request_digest));
+      if (auto k =
+              approval_keys_.find(ApprovalKey(a.task_id, a.request_digest));
+          k != approval_keys_.end() && k->second == a.id) {
+        approval_keys_.erase(k);  // a newer approval may hold the key
+      }
       it = approvals_.erase(it);
     }
   }

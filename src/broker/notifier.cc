@@ -19,11 +19,15 @@ std::string Str(const json::object& o, std::string_view key) {
   return v && v->is_string() ? std::string(v->get_string()) : std::string();
 }
 
-// Slack's mrkdwn treats these three as markup.
+// Slack's mrkdwn treats these three as markup. Agent-written text also
+// loses line breaks and backticks, so it cannot end a code span or start a
+// line that looks like tether's own.
 std::string SlackEscape(std::string_view s) {
   std::string out;
   for (char c : s) {
-    if (c == '&') {
+    if (c == '\n' || c == '\r' || c == '`') {
+      out += ' ';
+    } else if (c == '&') {
       out += "&amp;";
     } else if (c == '<') {
       out += "&lt;";
@@ -104,7 +108,9 @@ std::string ApprovalNotifier::SlackPayload(std::string_view event,
   }
   json::object section{
       {"type", "section"},
-      {"text", json::object{{"type", "mrkdwn"}, {"text", text}}}};
+      // verbatim: no automatic links from URLs in the agent's text.
+      {"text",
+       json::object{{"type", "mrkdwn"}, {"text", text}, {"verbatim", true}}}};
   json::array blocks{section};
   if (!url.empty()) {
     json::object label{

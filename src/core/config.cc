@@ -331,7 +331,11 @@ Status ReadApprovalWebhook(const Reader& r, const toml::table& t,
   }
   if (w.url.rfind("http://", 0) != 0 && w.url.rfind("https://", 0) != 0)
     return r.At(t, where + " needs an http(s) `url`");
-  if (w.name.empty()) w.name = w.url;
+  if (w.name.empty()) {
+    // Not the URL: a Slack incoming-webhook URL is itself a credential.
+    std::string rest = w.url.substr(w.url.find("//") + 2);
+    w.name = "webhook:" + rest.substr(0, rest.find_first_of("/?#"));
+  }
   if (w.format != "json" && w.format != "slack")
     return r.At(t, where + " format must be \"json\" or \"slack\"");
   for (const std::string& e : w.events) {
@@ -361,6 +365,7 @@ Status ReadConsoleOidc(const Reader& r, const toml::table& t,
                     r.Get(t, "name_claim", o.name_claim, where),
                     r.Get(t, "groups_claim", o.groups_claim, where),
                     r.Get(t, "role", o.role, where),
+                    r.Get(t, "required_groups", o.required_groups, where),
                     r.Get(t, "ca_file", o.ca_file, where)}) {
     if (!st) return st;
   }

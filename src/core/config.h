@@ -158,6 +158,8 @@ struct ConsoleOidcConfig {
   std::string name_claim = "email";
   std::string groups_claim = "groups";
   std::string role = "approver";  // the role every such sign-in gets
+  // If set, only members of one of these groups may sign in.
+  std::vector<std::string> required_groups;
   std::string ca_file;
 };
 

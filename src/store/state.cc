@@ -405,8 +405,8 @@ Result<std::vector<ApprovalRecord>> StateStore::LiveApprovals(
   std::lock_guard lock(mu_);
   auto s = db_->Prepare(std::string("SELECT ") + kApprovalColumns +
                         " FROM approvals WHERE state IN ('pending', "
-                        "'approved', 'denied') AND expires_ms > ? "
-                        "ORDER BY id");
+                        "'approved') OR (state = 'denied' AND "
+                        "expires_ms > ?) ORDER BY id");
   if (!s) return s.error();
   s->Bind(1, now_ms);
   return ReadApprovals(*s);

@@ -125,8 +125,8 @@ class StateStore {
   Result<std::optional<ApprovalRecord>> GetApproval(std::string_view id);
   Result<std::vector<ApprovalRecord>> ListApprovals(
       const ApprovalFilter& filter);
-  // Approvals not yet past their expiry and not marked expired (loaded at
-  // start).
+  // Pending and approved approvals (even past their time: the caller
+  // expires them) and denied ones not yet past it. Loaded at start.
   Result<std::vector<ApprovalRecord>> LiveApprovals(std::int64_t now_ms);
 
   Status InsertOperator(const OperatorRecord& op);

@@ -56,6 +56,8 @@ const kOidc = {
   accounts: {
     alice: {email: 'alice@example.com', groups: ['security']},
     mallory: {email: 'mallory@example.com', groups: ['marketing']},
+    // Set her own address at the provider, unverified: it names nobody.
+    eve: {email: 'alice@example.com', email_verified: false, groups: ['security']},
   },
 };
 
@@ -879,6 +881,14 @@ async function run() {
     await ssoHeldCallback(started, 'mallory');
     await expectCallbackRefused(started, `${ssoServer.base}/ui/oidc/callback?code=x&state=forged`,
       'a forged state beside a real state cookie');
+  });
+
+  await scenario('an OIDC account with an unverified email cannot pose as its owner', async (contexts) => {
+    await ensureSso();
+    const context = await browser.newContext({viewport: kDesktop});
+    contexts.push(context);
+    const {callbackUrl} = await ssoHeldCallback(context, 'eve');
+    await expectCallbackRefused(context, callbackUrl, 'an unverified email address');
   });
 
   await scenario('CSP header present and no console errors', async () => {

@@ -19,7 +19,8 @@
 //   authorization_code, response_types code, redirect_uris [redirectUri];
 //   PKCE is required and S256 is the only method;
 // - ID tokens signed RS256 with a key made at start (kid in the JWKS), which
-//   carry `email` and `groups` themselves (conformIdTokenClaims: false), for
+//   carry `email`, `email_verified` (true unless the account says otherwise)
+//   and `groups` themselves (conformIdTokenClaims: false), for
 //   the scopes `openid email groups`.
 //
 // Sign-in is this file's own interaction pages, not oidc-provider's dev
@@ -196,7 +197,7 @@ export async function startOidcProvider({
     adapter: Adapter,
     jwks: {keys: [signingKey]},
     cookies: {keys: [randomBytes(32).toString('hex')]},
-    claims: {openid: ['sub'], email: ['email'], groups: ['groups']},
+    claims: {openid: ['sub'], email: ['email', 'email_verified'], groups: ['groups']},
     scopes: ['openid', 'email', 'groups'],
     conformIdTokenClaims: false,
     ttl: {AccessToken: 600, AuthorizationCode: 60, Grant: 3600, IdToken: 600, Interaction: 600, Session: 3600},
@@ -209,7 +210,8 @@ export async function startOidcProvider({
       return {
         accountId: id,
         async claims() {
-          return {sub: id, email: account.email, groups: [...(account.groups || [])]};
+          return {sub: id, email: account.email, email_verified: account.email_verified ?? true,
+                  groups: [...(account.groups || [])]};
         },
       };
     },

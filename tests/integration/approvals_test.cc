@@ -100,6 +100,18 @@ class ApprovalsTest : public ::testing::Test {
   std::string State(const std::string& id) {
     return server_.Call("GET", "/v1/approvals/" + id, auditor_).Field("/state");
   }
+  // The task's newest pending approval, once one appears (up to 5 s).
+  std::string AwaitPending() {
+    for (int i = 0; i < 100; ++i) {
+      Reply list = server_.Call(
+          "GET", "/v1/approvals?state=pending&task=" + task_id_, security_);
+      if (!list.json.at("approvals").as_array().empty()) {
+        return list.Field("/approvals/0/id");
+      }
+      std::this_thread::sleep_for(milliseconds(50));
+    }
+    return "";
+  }
   std::vector<std::string> AuditTypes(const std::string& approval_id) {
     Reply r = server_.Call("GET", "/v1/audit?task=" + task_id_,
                            server_.admin_token());
@@ -313,16 +325,7 @@ TEST_F(ApprovalsTest, WaitSecondsReturnsOnDecision) {
   auto waiting = std::async(std::launch::async, [&] {
     return AskSecret({{"wait_seconds", 30}});
   });
-  std::string id;
-  for (int i = 0; i < 100 && id.empty(); ++i) {
-    Reply list = server_.Call(
-        "GET", "/v1/approvals?state=pending&task=" + task_id_, security_);
-    if (!list.json.at("approvals").as_array().empty()) {
-      id = list.Field("/approvals/0/id");
-    } else {
-      std::this_thread::sleep_for(milliseconds(50));
-    }
-  }
+  std::string id = AwaitPending();
   ASSERT_FALSE(id.empty());
   EXPECT_EQ(waiting.wait_for(milliseconds(300)), std::future_status::timeout)
       << "the request should be held while the approval is pending";
@@ -336,16 +339,7 @@ TEST_F(ApprovalsTest, WaitSecondsReturnsOnDecision) {
     return Ask(task_token_, "secret.read", "Secret", "aws-prod", {},
                {{"wait_seconds", 30}});
   });
-  std::string id2;
-  for (int i = 0; i < 100 && id2.empty(); ++i) {
-    Reply list = server_.Call(
-        "GET", "/v1/approvals?state=pending&task=" + task_id_, security_);
-    if (!list.json.at("approvals").as_array().empty()) {
-      id2 = list.Field("/approvals/0/id");
-    } else {
-      std::this_thread::sleep_for(milliseconds(50));
-    }
-  }
+  std::string id2 = AwaitPending();
   ASSERT_FALSE(id2.empty());
   ASSERT_EQ(Deny(id2, security_).status, 200);
   EXPECT_EQ(denied.get().Field("/decision"), "deny");
@@ -430,6 +424,24 @@ TEST_F(ApprovalsTest, CliListShowApproveAndWait) {
   EXPECT_NE(waited.output.find("\"decision\":\"allow\""), std::string::npos);
 }
 
+// Console sessions end when their operator's identity is revoked.
+TEST_F(ApprovalsTest, RevokingAnOperatorEndsTheirConsoleSession) {
+  std::string jar = server_.dir() + "/cookies";
+  std::string curl =
+      "curl -s -o /dev/null -w '%{http_code}' -b " + jar + " -c " + jar + " ";
+  CommandResult signin = RunCommand(
+      curl + "-H 'Content-Type: application/json' -d '{\"token\":\"" +
+      security_ + "\"}' " + server_.url() + "/ui/session");
+  ASSERT_EQ(signin.output, "200");
+  EXPECT_EQ(RunCommand(curl + server_.url() + "/v1/approvals").output, "200");
+  Reply revoked =
+      server_.CallJson("POST", "/v1/revocations", server_.admin_token(),
+                       json::value(json::object{{"identity", "operator:sam"}}));
+  ASSERT_EQ(revoked.status, 201) << revoked.body;
+  EXPECT_EQ(RunCommand(curl + server_.url() + "/v1/approvals").output, "401");
+  EXPECT_EQ(RunCommand(curl + server_.url() + "/ui/session").output, "401");
+}
+
 class ShortApprovalsTest : public ApprovalsTest {
  protected:
   ShortApprovalsTest()
@@ -454,6 +466,32 @@ TEST_F(ShortApprovalsTest, ApprovedButUnusedExpires) {
   std::this_thread::sleep_for(milliseconds(1500));
   EXPECT_EQ(AskSecret({{"approval_id", id}}).Field("/decision"), "deny");
   EXPECT_EQ(State(id), "expired");
+}
+
+TEST_F(ShortApprovalsTest, AnOldApprovalExpiringLeavesTheNewOneJoinable) {
+  std::string a = AskSecret().Field("/approval/id");
+  ASSERT_EQ(Approve(a, security_).status, 200);
+  ASSERT_EQ(AskSecret().Field("/decision"), "allow");  // a is spent
+  std::this_thread::sleep_for(milliseconds(500));
+  std::string b = AskSecret().Field("/approval/id");  // the same request
+  ASSERT_FALSE(b.empty());
+  ASSERT_NE(a, b);
+  std::this_thread::sleep_for(milliseconds(600));  // a expires, b lives
+  EXPECT_EQ(State(a), "expired");
+  Reply again = AskSecret();
+  EXPECT_EQ(again.Field("/approval/id"), b) << again.body;
+}
+
+TEST_F(ShortApprovalsTest, ApprovalsThatRanOutWhileDownExpireAtStart) {
+  std::string id = AskSecret().Field("/approval/id");
+  ASSERT_FALSE(id.empty());
+  server_.Kill();
+  std::this_thread::sleep_for(milliseconds(1200));
+  ASSERT_TRUE(server_.Start()) << server_.startup_output();
+  EXPECT_EQ(State(id), "expired");
+  std::vector<std::string> types = AuditTypes(id);
+  EXPECT_NE(std::find(types.begin(), types.end(), "approval.expire"),
+            types.end());
 }
 
 TEST_F(ShortApprovalsTest, PendingApprovalsPerTaskAreCapped) {
