@@ -48,53 +48,7 @@ std::vector<std::string> SplitPath(std::string_view path) {
   return parts;
 }
 
-// Decodes `%XX`; fails on malformed escapes.
-std::optional<std::string> PercentDecode(std::string_view s) {
-  std::string out;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%') {
-      auto hex = [](char c) -> int {
-        if (c >= '0' && c <= '9') return c - '0';
-        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-        return -1;
-      };
-      if (i + 2 >= s.size()) return std::nullopt;
-      int hi = hex(s[i + 1]), lo = hex(s[i + 2]);
-      if (hi < 0 || lo < 0) return std::nullopt;
-      out += static_cast<char>(hi * 16 + lo);
-      i += 2;
-    } else if (s[i] == '+') {
-      out += ' ';
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
-}
-
 }  // namespace
-
-std::optional<std::map<std::string, std::string>> ParseQueryString(
-    std::string_view q) {
-  std::map<std::string, std::string> out;
-  std::size_t i = 0;
-  while (i < q.size()) {
-    std::size_t amp = q.find('&', i);
-    std::string_view pair = q.substr(
-        i, amp == std::string_view::npos ? std::string_view::npos : amp - i);
-    if (!pair.empty()) {
-      std::size_t eq = pair.find('=');
-      auto k = PercentDecode(pair.substr(0, eq));
-      auto v = PercentDecode(
-          eq == std::string_view::npos ? "" : pair.substr(eq + 1));
-      if (!k || !v || !out.emplace(*k, *v).second) return std::nullopt;
-    }
-    if (amp == std::string_view::npos) break;
-    i = amp + 1;
-  }
-  return out;
-}
 
 namespace {
 
@@ -846,6 +800,23 @@ HttpResponse Router::Route(const HttpRequest& req) {
   }
   if (path.size() >= 3 && path[1] == "admin") {
     if (!is_admin) return Forbidden("administration is for admins");
+    if (path[2] == "secrets") {
+      if (path.size() == 3) {
+        if (m != "GET") return method_not_allowed("GET");
+        return FromResult(broker_.ListSecrets());
+      }
+      if (path.size() != 4)
+        return JsonError(404, "not_found", "no such endpoint");
+      if (m == "PUT") {
+        auto b = body();
+        if (!b) return body_error(b.error());
+        return FromResult(broker_.PutSecret(*principal, path[3], *b));
+      }
+      if (m == "DELETE") {
+        return FromResult(broker_.DeleteSecret(*principal, path[3]));
+      }
+      return method_not_allowed("PUT, DELETE");
+    }
     if (m != "POST") return method_not_allowed("POST");
     if (path.size() == 3 && path[2] == "reload") {
       return FromResult(broker_.Reload(actor));

@@ -25,6 +25,7 @@
 #include "api/console_oidc.h"
 #include "api/http_server.h"
 #include "broker/broker.h"
+#include "core/text.h"
 
 namespace tether::api {
 
@@ -66,11 +67,6 @@ class Router {
   std::unique_ptr<ConsoleOidc> oidc_;
   std::shared_ptr<std::atomic<int>> streams_;  // open audit streams
 };
-
-// Query parameters, percent-decoded; nullopt if one is malformed or
-// repeated.
-std::optional<std::map<std::string, std::string>> ParseQueryString(
-    std::string_view query);
 
 // The HTTP status for a broker error code.
 int StatusForError(std::string_view code);

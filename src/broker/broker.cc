@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "audit/setup.h"
 #include "audit/verify.h"
 #include "broker/fields.h"
 #include "core/canonical_json.h"
@@ -202,7 +203,15 @@ Status Broker::Init() {
   auto state = store::StateStore::Open(config.data_dir + "/tether.db");
   if (!state) return state.error();
   state_ = std::move(*state);
-  auto audit = audit::OpenAuditSystem(config);
+  // Upstream credentials, encrypted at rest; their values are registered
+  // with the audit redactor before the first event is written.
+  auto secret_store = secrets::SecretStore::Open(config.data_dir + "/tether.db",
+                                                 secrets::KeyPath(config));
+  if (!secret_store) return secret_store.error();
+  secrets_ = std::move(*secret_store);
+  auto values = secrets_->AllValues();
+  if (!values) return values.error();
+  auto audit = audit::OpenAuditSystem(config, std::move(*values));
   if (!audit) return audit.error();
   audit_ = std::move(*audit);
   std::string keys_dir =
@@ -870,8 +879,8 @@ std::shared_ptr<const Broker::TaskState> Broker::RefreshTicket(
 // --- decisions --------------------------------------------------------------
 
 Result<Broker::Decided> Broker::Decide(const TaskCaller& caller,
-                                       const json::value& body,
-                                       bool may_block) {
+                                       const json::value& body, bool may_block,
+                                       const EdgeFacts* facts) {
   Decided out;
   out.started = std::chrono::steady_clock::now();
   auto latency = [&] {
@@ -911,7 +920,12 @@ Result<Broker::Decided> Broker::Decide(const TaskCaller& caller,
   auto via = StringField(b, "via", false, 16);
   if (!via) return invalid(via.error().message);
   std::string edge = "api";
-  if (*via == "hook") {
+  if (facts) {
+    // One of tether's own edges parsed this request: `via` is not a
+    // caller's to set.
+    if (!via->empty()) return invalid("`via` is for callers of the API");
+    edge = facts->edge;
+  } else if (*via == "hook") {
     edge = "hook";
   } else if (!via->empty() && *via != "api") {
     return invalid("`via` must be \"api\" or \"hook\"");
@@ -948,7 +962,10 @@ Result<Broker::Decided> Broker::Decide(const TaskCaller& caller,
   }
   json::object& ctx = ctx_json.get_object();
   for (const auto& [k, v] : ctx) {
-    if (kReservedContextKeys.count(k)) {
+    // An edge of tether's own sets the keys it parses; never now, edge or
+    // ref_task, which the broker computes.
+    bool edge_key = facts && k != "now" && k != "edge" && k != "ref_task";
+    if (kReservedContextKeys.count(k) && !edge_key) {
       return invalid("the context key `" + std::string(k) +
                      "` is set by tether, not by a caller");
     }
@@ -967,6 +984,12 @@ Result<Broker::Decided> Broker::Decide(const TaskCaller& caller,
   // directly (members in that order) rather than through a copied object.
   std::string canonical = "{\"action\":";
   AppendCanonicalString(canonical, *action);
+  if (facts && !facts->body_sha256.empty()) {
+    // A proxied call binds its body too (members stay in RFC 8785 order).
+    canonical += ",\"body_sha256\":";
+    AppendCanonicalString(canonical, facts->body_sha256);
+    out.body_sha256 = facts->body_sha256;
+  }
   canonical += ",\"context\":";
   bool canonical_ok = AppendCanonicalJson(canonical, ctx_json);
   canonical += ",\"resource\":";
@@ -1168,9 +1191,27 @@ json::object Broker::Finish(const Decided& d,
 
 Result<json::object> Broker::Authorize(const TaskCaller& caller,
                                        const json::value& body) {
+  return AuthorizeBlocking(caller, body, nullptr);
+}
+
+Result<json::object> Broker::AuthorizeEdge(const TaskCaller& caller,
+                                           const EdgeRequest& r) {
+  json::object body{{"action", r.action},
+                    {"resource", json::object{{"type", r.resource_type},
+                                              {"id", r.resource_id}}},
+                    {"context", r.context}};
+  if (!r.approval_id.empty()) body["approval_id"] = r.approval_id;
+  if (r.wait_seconds > 0) body["wait_seconds"] = r.wait_seconds;
+  EdgeFacts facts{r.edge, r.body_sha256};
+  return AuthorizeBlocking(caller, body, &facts);
+}
+
+Result<json::object> Broker::AuthorizeBlocking(const TaskCaller& caller,
+                                               const json::value& body,
+                                               const EdgeFacts* facts) {
   auto started = std::chrono::steady_clock::now();
   while (true) {
-    auto d = Decide(caller, body, true);
+    auto d = Decide(caller, body, true, facts);
     if (!d) return d.error();
     if (d->outcome == Outcome::kApprovalRequired) ResolveApproval(caller, *d);
     auto seq = audit_.log->Append(std::move(d->event));
@@ -1207,6 +1248,128 @@ bool Broker::AuthorizeAsync(const TaskCaller& caller, const json::value& body,
         done(Finish(*decided, seq));
       });
   return true;
+}
+
+// --- secrets ----------------------------------------------------------------
+
+namespace {
+
+json::object SecretMetaJson(const secrets::SecretMeta& m) {
+  json::array bindings;
+  for (const secrets::Binding& b : m.bindings) {
+    json::object o{{"host", b.host}};
+    if (!b.path_prefix.empty()) o["path_prefix"] = b.path_prefix;
+    bindings.push_back(std::move(o));
+  }
+  json::object o{{"name", m.name},
+                 {"format", secrets::FormatName(m.format)},
+                 {"bindings", std::move(bindings)},
+                 {"version", m.version},
+                 {"created_at", FormatRfc3339(m.created_ms)},
+                 {"updated_at", FormatRfc3339(m.updated_ms)},
+                 {"created_by", m.created_by}};
+  if (m.format == secrets::Format::kBasic) o["user"] = m.basic_user;
+  if (m.format == secrets::Format::kHeader) o["header"] = m.header_name;
+  return o;
+}
+
+}  // namespace
+
+Result<json::object> Broker::PutSecret(const Principal& actor,
+                                       std::string_view name,
+                                       const json::value& body) {
+  if (!body.is_object()) return BadRequest("the body must be a JSON object");
+  const json::object& b = body.get_object();
+  if (Status s = OnlyMembers(
+          b, {"value", "format", "user", "header", "bindings"}, "the secret");
+      !s) {
+    return s.error();
+  }
+  auto value = StringField(b, "value", true, secrets::kMaxValueBytes);
+  if (!value) return value.error();
+  auto format = StringField(b, "format", false, 16);
+  if (!format) return format.error();
+  secrets::SecretMeta meta;
+  meta.name = std::string(name);
+  if (!format->empty()) {
+    auto f = secrets::ParseFormat(*format);
+    if (!f) return BadRequest(f.error().message);
+    meta.format = *f;
+  }
+  auto user = StringField(b, "user", false, 256);
+  if (!user) return user.error();
+  meta.basic_user = *user;
+  auto header = StringField(b, "header", false, 256);
+  if (!header) return header.error();
+  meta.header_name = *header;
+  const json::value* bv = b.if_contains("bindings");
+  if (!bv || !bv->is_array()) {
+    return BadRequest(
+        "`bindings` lists where the secret may be sent: "
+        "[{\"host\": \"api.github.com\"}]");
+  }
+  for (const json::value& x : bv->get_array()) {
+    if (!x.is_object()) return BadRequest("a binding is {host, path_prefix}");
+    if (Status s =
+            OnlyMembers(x.get_object(), {"host", "path_prefix"}, "a binding");
+        !s) {
+      return s.error();
+    }
+    auto host = StringField(x.get_object(), "host", true, 256);
+    if (!host) return host.error();
+    auto prefix = StringField(x.get_object(), "path_prefix", false, 1024);
+    if (!prefix) return prefix.error();
+    meta.bindings.push_back({*host, *prefix});
+  }
+  meta.created_by = Uid(actor.type, actor.id);
+  std::lock_guard lock(secrets_mu_);
+  auto put = secrets_->Put(std::move(meta), *value, NowMs());
+  if (!put) return put.error();
+  // From now on the value is redacted wherever the audit log would see it.
+  auto values = secrets_->AllValues();
+  if (!values) return values.error();
+  auto redactor = audit::MakeRedactor(options_.config, std::move(*values));
+  if (!redactor) return redactor.error();
+  audit_.log->SetRedactor(*redactor);
+  audit::Event e;
+  e.type = "secret.put";
+  e.principal = Uid(actor.type, actor.id);
+  e.detail["secret"] = SecretMetaJson(*put);
+  if (auto seq = Audit(std::move(e)); !seq) {
+    return MakeError("audit_unavailable",
+                     "the secret is stored but its audit event was not "
+                     "written: " +
+                         seq.error().message);
+  }
+  return json::object{{"secret", SecretMetaJson(*put)}};
+}
+
+Result<json::object> Broker::ListSecrets() {
+  auto list = secrets_->List();
+  if (!list) return list.error();
+  json::array out;
+  for (const secrets::SecretMeta& m : *list) out.push_back(SecretMetaJson(m));
+  return json::object{{"secrets", std::move(out)}};
+}
+
+Result<json::object> Broker::DeleteSecret(const Principal& actor,
+                                          std::string_view name) {
+  std::lock_guard lock(secrets_mu_);
+  auto meta = secrets_->Meta(name);
+  if (!meta) return meta.error();
+  if (!*meta) return MakeError("not_found", "no such secret");
+  audit::Event e;
+  e.type = "secret.put";
+  e.principal = Uid(actor.type, actor.id);
+  e.detail["secret"] = SecretMetaJson(**meta);
+  e.detail["deleted"] = true;
+  if (auto seq = Audit(std::move(e)); !seq) {
+    return MakeError("audit_unavailable", seq.error().message);
+  }
+  if (Status s = secrets_->Delete(name); !s) return s.error();
+  // The old value stays in the redactor until restart: forgetting it
+  // would only make logs less safe.
+  return json::object{{"deleted", std::string(name)}};
 }
 
 Result<std::uint64_t> Broker::Audit(audit::Event event) {

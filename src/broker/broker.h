@@ -43,6 +43,7 @@
 #include "identity/operator_token.h"
 #include "identity/principal.h"
 #include "identity/workload.h"
+#include "secrets/secret_store.h"
 #include "store/state.h"
 
 namespace tether::broker {
@@ -60,6 +61,20 @@ struct TaskCaller {
 struct Reply {
   int status = 200;
   boost::json::object body;
+};
+
+// A request one of tether's own edges (the proxy) has parsed into an
+// action, a resource and context, including the keys that edge sets
+// (DESIGN.md, entity model: method, path, query, host, ref, old, new, ...).
+struct EdgeRequest {
+  std::string edge = "proxy";
+  std::string action;
+  std::string resource_type, resource_id;
+  boost::json::object context;
+  // SHA-256 (hex) of the request body: an approval binds it.
+  std::string body_sha256;
+  std::string approval_id;
+  std::int64_t wait_seconds = 0;
 };
 
 struct BrokerOptions {
@@ -125,6 +140,10 @@ class Broker {
   // use Authorize on a thread that may block). Otherwise `done` runs exactly
   // once, with the answer, after the audit event is durable — possibly on
   // the audit log's writer thread, so it must be quick.
+  // The same for a request an edge of tether's own parsed: its context may
+  // carry that edge's keys, and the body's digest binds an approval.
+  Result<boost::json::object> AuthorizeEdge(const TaskCaller& caller,
+                                            const EdgeRequest& request);
   bool AuthorizeAsync(const TaskCaller& caller, const boost::json::value& body,
                       std::function<void(Result<boost::json::object>)> done);
   // A task token verified earlier and still cached (no verification here).
@@ -155,6 +174,18 @@ class Broker {
   // Wakes every request waiting for an approval, for good (shutdown).
   void StopWaiting();
   const std::string& console_url() const { return console_url_; }
+
+  // --- upstream credentials (admin) ------------------------------------
+  // {"value", "format": "bearer"|"basic"|"header", "user", "header",
+  //  "bindings": [{"host", "path_prefix"}]}. Never returns a value; the
+  // value is registered with the audit redactor before the answer.
+  Result<boost::json::object> PutSecret(const identity::Principal& actor,
+                                        std::string_view name,
+                                        const boost::json::value& body);
+  Result<boost::json::object> ListSecrets();
+  Result<boost::json::object> DeleteSecret(const identity::Principal& actor,
+                                           std::string_view name);
+  secrets::SecretStore& secret_store() { return *secrets_; }
 
   // --- administration ---------------------------------------------------
   Result<boost::json::object> Revoke(const identity::Principal& actor,
@@ -189,11 +220,21 @@ class Broker {
     boost::json::object bound_context;
     std::string resource_type, resource_id;
     boost::json::object resource_attrs;
+    std::string body_sha256;
     std::string approval_id;  // named by the caller
     std::int64_t wait_ms = 0;
   };
+  // What an edge of tether's own adds to a request it parsed.
+  struct EdgeFacts {
+    std::string edge;
+    std::string body_sha256;
+  };
   Result<Decided> Decide(const TaskCaller& caller,
-                         const boost::json::value& body, bool may_block);
+                         const boost::json::value& body, bool may_block,
+                         const EdgeFacts* facts = nullptr);
+  Result<boost::json::object> AuthorizeBlocking(const TaskCaller& caller,
+                                                const boost::json::value& body,
+                                                const EdgeFacts* facts);
   // The answer once the event's fate is known (deny if it was not written).
   boost::json::object Finish(const Decided& d,
                              const Result<std::uint64_t>& audited);
@@ -239,6 +280,8 @@ class Broker {
 
   BrokerOptions options_;
   std::unique_ptr<store::StateStore> state_;
+  std::unique_ptr<secrets::SecretStore> secrets_;
+  std::mutex secrets_mu_;  // serializes puts with their redactor swaps
   audit::AuditSystem audit_;
   std::unique_ptr<SigningKeyring> keyring_;
   std::unique_ptr<identity::WorkloadVerifier> workloads_;

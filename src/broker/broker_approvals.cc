@@ -224,6 +224,7 @@ void Broker::ResolveApproval(const TaskCaller& caller, Decided& d) {
   a.resource_type = d.resource_type;
   a.resource_id = d.resource_id;
   a.resource_attrs = d.resource_attrs;
+  a.body_sha256 = d.body_sha256;
   a.edge = e.edge;
   // What operators and webhooks see passes the audit log's redactor, as the
   // audit record does (the digest is over the request as sent).

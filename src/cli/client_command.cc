@@ -3,6 +3,8 @@
 #include <boost/json.hpp>
 #include <cstdio>
 #include <cstdlib>
+#include <iostream>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <vector>
@@ -197,6 +199,11 @@ struct ApprovalFlags {
   std::string id, state, task, reason;
   int limit = 100;
   int uses = 1;
+};
+
+struct SecretFlags {
+  std::string name, format, user, header, from_file;
+  std::vector<std::string> hosts;
 };
 
 struct RevokeFlags {
@@ -418,6 +425,75 @@ void AddClientCommands(CLI::App& app, std::function<int()>& run) {
       json::value body = json::object{{"reason", ap->reason}};
       return Call(*conn, As::kOperator, "POST",
                   "/v1/approvals/" + PercentEncode(ap->id) + "/deny", &body);
+    };
+  });
+
+  // tether secret
+  auto sf = std::make_shared<SecretFlags>();
+  CLI::App* secret = app.add_subcommand(
+      "secret",
+      "upstream credentials tether injects (admin); values are "
+      "never shown again");
+  secret->require_subcommand(1);
+  CLI::App* put = secret->add_subcommand(
+      "put", "store a credential (the value from stdin, or --from-file)");
+  AddConnectionOptions(put, *conn);
+  put->add_option("name", sf->name, "e.g. github-app")->required();
+  put->add_option("--host", sf->hosts,
+                  "where it may be sent: HOST or HOST/PATH-PREFIX, "
+                  "*.example.com for subdomains (repeatable)")
+      ->required();
+  put->add_option("--format", sf->format, "bearer (default), basic or header")
+      ->check(CLI::IsMember({"bearer", "basic", "header"}));
+  put->add_option("--user", sf->user, "the Basic user name");
+  put->add_option("--header", sf->header, "the header, for --format header");
+  put->add_option("--from-file", sf->from_file, "read the value from here");
+  put->callback([&run, conn, sf] {
+    run = [conn, sf] {
+      std::string value;
+      if (!sf->from_file.empty()) {
+        auto text = ReadFile(sf->from_file, 64 * 1024 + 2);
+        if (!text) return Fail(sf->from_file + ": " + text.error().message);
+        value = std::move(*text);
+      } else {
+        value.assign(std::istreambuf_iterator<char>(std::cin),
+                     std::istreambuf_iterator<char>());
+      }
+      // One trailing newline is the file's or the terminal's, not the
+      // credential's.
+      if (!value.empty() && value.back() == '\n') value.pop_back();
+      if (!value.empty() && value.back() == '\r') value.pop_back();
+      if (value.empty()) return Fail("the secret's value is empty");
+      json::array bindings;
+      for (const std::string& h : sf->hosts) {
+        std::size_t slash = h.find('/');
+        json::object b{{"host", h.substr(0, slash)}};
+        if (slash != std::string::npos) b["path_prefix"] = h.substr(slash);
+        bindings.push_back(std::move(b));
+      }
+      json::object b{{"value", value}, {"bindings", std::move(bindings)}};
+      if (!sf->format.empty()) b["format"] = sf->format;
+      if (!sf->user.empty()) b["user"] = sf->user;
+      if (!sf->header.empty()) b["header"] = sf->header;
+      json::value body = std::move(b);
+      return Call(*conn, As::kOperator, "PUT",
+                  "/v1/admin/secrets/" + PercentEncode(sf->name), &body);
+    };
+  });
+  CLI::App* slist = secret->add_subcommand("list", "names and bindings");
+  AddConnectionOptions(slist, *conn);
+  slist->callback([&run, conn] {
+    run = [conn] {
+      return Call(*conn, As::kOperator, "GET", "/v1/admin/secrets", nullptr);
+    };
+  });
+  CLI::App* sdel = secret->add_subcommand("delete", "remove a credential");
+  AddConnectionOptions(sdel, *conn);
+  sdel->add_option("name", sf->name, "the secret")->required();
+  sdel->callback([&run, conn, sf] {
+    run = [conn, sf] {
+      return Call(*conn, As::kOperator, "DELETE",
+                  "/v1/admin/secrets/" + PercentEncode(sf->name), nullptr);
     };
   });
 

@@ -10,7 +10,7 @@ namespace tether {
 namespace {
 
 // Sections that later parts of tether read; accepted here, not validated.
-const std::set<std::string> kOtherSections = {"proxy", "secrets", "run"};
+const std::set<std::string> kOtherSections = {"proxy", "run"};
 
 class Reader {
  public:
@@ -466,7 +466,7 @@ Result<Config> ParseConfig(std::string_view text, const std::string& name) {
     std::string k(key.str());
     if (k == "store" || k == "audit" || k == "server" || k == "keys" ||
         k == "identity" || k == "resources" || k == "actions" ||
-        k == "tickets" || k == "approvals") {
+        k == "tickets" || k == "approvals" || k == "secrets") {
       continue;
     }
     if (!kOtherSections.count(k)) {
@@ -564,6 +564,20 @@ Result<Config> ParseConfig(std::string_view text, const std::string& name) {
   if (*approvals) {
     if (Status s = ReadApprovals(r, **approvals, c.approvals); !s)
       return s.error();
+  }
+  auto secrets = Section(r, root, "secrets");
+  if (!secrets) return secrets.error();
+  if (*secrets) {
+    if (Status s = r.OnlyKeys(**secrets, {"key_file"}, "[secrets]"); !s)
+      return s.error();
+    if (Status s = r.Get(**secrets, "key_file", c.secrets.key_file, "secrets");
+        !s) {
+      return s.error();
+    }
+    if (const toml::node* k = (*secrets)->get("key_file");
+        k && c.secrets.key_file.empty()) {
+      return r.At(*k, "secrets.key_file must not be empty");
+    }
   }
   if (const toml::node* audit = root.get("audit")) {
     const toml::table* t = audit->as_table();

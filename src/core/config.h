@@ -178,6 +178,13 @@ struct ApprovalsConfig {
   std::vector<ConsoleOidcConfig> oidc;  // at most one
 };
 
+// The store of upstream credentials (src/secrets/secret_store.h).
+struct SecretsConfig {
+  // The AES-256 master key, a 0600 file created on first use. Default
+  // <keys dir>/secrets.key.
+  std::string key_file;
+};
+
 struct Config {
   std::string source;  // the file it came from, or "" for defaults
   std::string data_dir = "tether-data";
@@ -188,6 +195,7 @@ struct Config {
   ActionsConfig actions;
   TicketsConfig tickets;
   ApprovalsConfig approvals;
+  SecretsConfig secrets;
   AuditConfig audit;
 };
 

@@ -144,4 +144,50 @@ std::string PercentEncode(std::string_view s) {
   return out;
 }
 
+std::optional<std::string> PercentDecode(std::string_view s,
+                                         bool plus_is_space) {
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%') {
+      if (i + 2 >= s.size()) return std::nullopt;
+      int hi = hex(s[i + 1]), lo = hex(s[i + 2]);
+      if (hi < 0 || lo < 0) return std::nullopt;
+      out += static_cast<char>(hi * 16 + lo);
+      i += 2;
+    } else if (s[i] == '+' && plus_is_space) {
+      out += ' ';
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+std::optional<std::map<std::string, std::string>> ParseQueryString(
+    std::string_view q) {
+  std::map<std::string, std::string> out;
+  std::size_t i = 0;
+  while (i < q.size()) {
+    std::size_t amp = q.find('&', i);
+    std::string_view pair = q.substr(
+        i, amp == std::string_view::npos ? std::string_view::npos : amp - i);
+    if (!pair.empty()) {
+      std::size_t eq = pair.find('=');
+      auto k = PercentDecode(pair.substr(0, eq));
+      auto v = PercentDecode(
+          eq == std::string_view::npos ? "" : pair.substr(eq + 1));
+      if (!k || !v || !out.emplace(*k, *v).second) return std::nullopt;
+    }
+    if (amp == std::string_view::npos) break;
+    i = amp + 1;
+  }
+  return out;
+}
+
 }  // namespace tether

@@ -4,6 +4,8 @@
 #define TETHER_CORE_TEXT_H_
 
 #include <cstddef>
+#include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -41,6 +43,16 @@ bool IsValidUtf8(std::string_view text);
 // RFC 3986 percent-encoding of everything but unreserved characters (for a
 // path segment or a query value).
 std::string PercentEncode(std::string_view s);
+
+// `%XX` decoded (and, in a query, `+` as a space); nullopt on a malformed
+// escape.
+std::optional<std::string> PercentDecode(std::string_view s,
+                                         bool plus_is_space = true);
+
+// Query parameters, percent-decoded; nullopt if one is malformed or
+// repeated.
+std::optional<std::map<std::string, std::string>> ParseQueryString(
+    std::string_view query);
 
 // Appends the UTF-8 encoding of scalar value `cp` (must be valid) to `out`.
 void AppendUtf8(std::string& out, char32_t cp);

@@ -36,7 +36,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data,
       if (auto t = ParseTimeMs(text)) (void)FormatRfc3339(*t);
       break;
     case 2:
-      (void)api::ParseQueryString(text);
+      (void)ParseQueryString(text);
       break;
     case 3:
       (void)token::PeekJwt(text);

@@ -137,5 +137,20 @@ TEST(Config, RefusesBadApprovals) {
   }
 }
 
+TEST(Config, ReadsSecrets) {
+  auto c = ParseConfig("[secrets]\nkey_file = \"/etc/tether/secrets.key\"\n",
+                       "t.toml");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->secrets.key_file, "/etc/tether/secrets.key");
+  EXPECT_TRUE(ParseConfig("", "t.toml")->secrets.key_file.empty());
+  for (const char* bad :
+       {"[secrets]\nkey = \"x\"\n", "[secrets]\nkey_file = \"\"\n",
+        "[secrets]\nkey_file = 1\n", "secrets = 1\n"}) {
+    auto r = ParseConfig(bad, "t.toml");
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_EQ(r.error().message.rfind("t.toml:", 0), 0u) << r.error().message;
+  }
+}
+
 }  // namespace
 }  // namespace tether
