@@ -201,6 +201,10 @@ class Broker {
   Result<boost::json::object> VerifyAudit();
 
   std::string Jwks() const { return keyring_->Jwks(); }
+  // Whether the action catalog in force has `action`.
+  bool HasAction(std::string_view action) const {
+    return bundle_.load()->actions->Has(action);
+  }
   std::string MetricsText() const;
   // Ready: policies loaded and the audit log writable.
   bool Ready() const;

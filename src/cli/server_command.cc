@@ -14,6 +14,7 @@
 #include "broker/broker.h"
 #include "core/config.h"
 #include "core/key_file.h"
+#include "proxy/proxy_server.h"
 
 namespace tether::cli {
 namespace {
@@ -21,6 +22,7 @@ namespace {
 struct ServerFlags {
   std::string config;
   std::string listen;
+  std::string proxy_listen;
   std::string data_dir;
   std::string admin_token_file;
   bool insecure = false;
@@ -80,6 +82,7 @@ int RunServer(const ServerFlags& flags) {
     config = std::move(*c);
   }
   if (!flags.listen.empty()) config.server.listen = flags.listen;
+  if (!flags.proxy_listen.empty()) config.proxy.listen = flags.proxy_listen;
   if (!flags.data_dir.empty()) config.data_dir = flags.data_dir;
   std::string host, port;
   if (!SplitListen(config.server.listen, host, port)) {
@@ -157,7 +160,25 @@ int RunServer(const ServerFlags& flags) {
         return router.HandleInline(r, respond);
       });
   std::string listening = std::string(tls ? "https://" : "http://") + bound;
+  std::unique_ptr<proxy::ProxyServer> proxy_server;
+  if (config.proxy.enabled) {
+    auto started = proxy::ProxyServer::Start(config, **broker);
+    if (!started) {
+      std::fprintf(stderr, "tether server: %s\n",
+                   started.error().message.c_str());
+      (*server)->Shutdown(std::chrono::seconds(1));
+      return 1;
+    }
+    proxy_server = std::move(*started);
+  }
   std::printf("tether server: listening on %s\n", listening.c_str());
+  if (proxy_server) {
+    std::string host =
+        config.proxy.listen.substr(0, config.proxy.listen.rfind(':'));
+    std::printf("tether proxy: listening on http://%s:%u (CA %s)\n",
+                host.c_str(), proxy_server->port(),
+                proxy_server->ca().cert_path().c_str());
+  }
   if ((*broker)->url() != listening) {
     std::printf("tether server: public url %s\n", (*broker)->url().c_str());
   }
@@ -184,6 +205,7 @@ int RunServer(const ServerFlags& flags) {
   }
   // Requests waiting for an approval answer now (approval_required).
   (*broker)->StopWaiting();
+  if (proxy_server) proxy_server->Shutdown();
   (*server)->Shutdown(std::chrono::seconds(10));
   server->reset();
   broker->reset();
@@ -199,6 +221,8 @@ void AddServerCommand(CLI::App& app, std::function<int()>& run) {
   cmd->add_option("--config", flags->config, "tether.toml");
   cmd->add_option("--listen", flags->listen,
                   "host:port (default 127.0.0.1:8700; port 0 picks one)");
+  cmd->add_option("--proxy-listen", flags->proxy_listen,
+                  "the proxy's host:port (default 127.0.0.1:8701)");
   cmd->add_option("--data-dir", flags->data_dir,
                   "state, audit log and keys (default ./tether-data)");
   cmd->add_option("--admin-token-file", flags->admin_token_file,

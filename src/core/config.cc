@@ -10,7 +10,7 @@ namespace tether {
 namespace {
 
 // Sections that later parts of tether read; accepted here, not validated.
-const std::set<std::string> kOtherSections = {"proxy", "run"};
+const std::set<std::string> kOtherSections = {"run"};
 
 class Reader {
  public:
@@ -428,6 +428,71 @@ Status ReadApprovals(const Reader& r, const toml::table& t,
   return {};
 }
 
+Status ReadProxy(const Reader& r, const toml::table& t, ProxyConfig& p) {
+  if (Status st = r.OnlyKeys(
+          t,
+          {"enabled", "listen", "routes", "upstreams", "upstream_ca_file",
+           "ca_dir", "allow_private_hosts", "max_body_bytes",
+           "max_header_bytes", "upstream_timeout_ms", "idle_timeout_ms",
+           "max_connections"},
+          "[proxy]");
+      !st) {
+    return st;
+  }
+  for (Status st :
+       {r.Get(t, "enabled", p.enabled, "proxy"),
+        r.Get(t, "listen", p.listen, "proxy"),
+        r.Get(t, "routes", p.routes, "proxy"),
+        r.Get(t, "upstream_ca_file", p.upstream_ca_file, "proxy"),
+        r.Get(t, "ca_dir", p.ca_dir, "proxy"),
+        r.Get(t, "allow_private_hosts", p.allow_private_hosts, "proxy"),
+        r.Get(t, "max_body_bytes", p.max_body_bytes, "proxy"),
+        r.Get(t, "max_header_bytes", p.max_header_bytes, "proxy"),
+        r.Get(t, "upstream_timeout_ms", p.upstream_timeout_ms, "proxy"),
+        r.Get(t, "idle_timeout_ms", p.idle_timeout_ms, "proxy"),
+        r.Get(t, "max_connections", p.max_connections, "proxy")}) {
+    if (!st) return st;
+  }
+  if (const toml::node* u = t.get("upstreams")) {
+    const toml::array* arr = u->as_array();
+    if (!arr) return r.At(*u, "proxy.upstreams must be [[proxy.upstreams]]");
+    for (const toml::node& item : *arr) {
+      const toml::table* ut = item.as_table();
+      if (!ut) return r.At(item, "each upstream must be a table");
+      UpstreamConfig up;
+      if (Status st = r.OnlyKeys(*ut, {"name", "url"}, "[[proxy.upstreams]]");
+          !st) {
+        return st;
+      }
+      for (Status st : {r.Get(*ut, "name", up.name, "upstream"),
+                        r.Get(*ut, "url", up.url, "upstream")}) {
+        if (!st) return st;
+      }
+      if (up.name.empty() ||
+          up.name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-_") !=
+              std::string::npos) {
+        return r.At(item,
+                    "an upstream's name is lower-case letters, digits, "
+                    "- and _");
+      }
+      if (up.url.rfind("http://", 0) != 0 && up.url.rfind("https://", 0) != 0)
+        return r.At(item, "an upstream's url is http(s)://...");
+      for (const UpstreamConfig& other : p.upstreams) {
+        if (other.name == up.name)
+          return r.At(item, "upstream `" + up.name + "` is configured twice");
+      }
+      p.upstreams.push_back(std::move(up));
+    }
+  }
+  if (p.max_body_bytes < 1024)
+    return r.At(t, "proxy.max_body_bytes must be at least 1024");
+  if (p.max_header_bytes < 1024)
+    return r.At(t, "proxy.max_header_bytes must be at least 1024");
+  if (p.upstream_timeout_ms < 100 || p.idle_timeout_ms < 100)
+    return r.At(t, "proxy timeouts must be at least 100 ms");
+  return {};
+}
+
 // tether.toml must be ASCII (non-ASCII text in strings is written as
 // \uXXXX escapes). toml++ 3.3 reaches an "unreachable" branch, undefined
 // behaviour, on some non-ASCII characters in malformed input; ASCII input
@@ -466,7 +531,7 @@ Result<Config> ParseConfig(std::string_view text, const std::string& name) {
     std::string k(key.str());
     if (k == "store" || k == "audit" || k == "server" || k == "keys" ||
         k == "identity" || k == "resources" || k == "actions" ||
-        k == "tickets" || k == "approvals" || k == "secrets") {
+        k == "tickets" || k == "approvals" || k == "secrets" || k == "proxy") {
       continue;
     }
     if (!kOtherSections.count(k)) {
@@ -558,6 +623,11 @@ Result<Config> ParseConfig(std::string_view text, const std::string& name) {
         c.tickets.providers.push_back(std::move(provider));
       }
     }
+  }
+  auto proxy = Section(r, root, "proxy");
+  if (!proxy) return proxy.error();
+  if (*proxy) {
+    if (Status s = ReadProxy(r, **proxy, c.proxy); !s) return s.error();
   }
   auto approvals = Section(r, root, "approvals");
   if (!approvals) return approvals.error();

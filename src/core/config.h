@@ -179,6 +179,36 @@ struct ApprovalsConfig {
 };
 
 // The store of upstream credentials (src/secrets/secret_store.h).
+// A named upstream for clients that take a base URL: requests to
+// <proxy>/u/<name>/<path> go to <url>/<path>.
+struct UpstreamConfig {
+  std::string name;
+  std::string url;  // http(s)://host[:port][/base]
+};
+
+// The enforcement proxy (docs/proxy.md).
+struct ProxyConfig {
+  bool enabled = true;
+  std::string listen = "127.0.0.1:8701";  // host:port; port 0 picks one
+  // Route files (or directories of *.json).
+  std::vector<std::string> routes = {"examples/routes"};
+  std::vector<UpstreamConfig> upstreams;
+  // Verifies upstream servers; empty: the system trust store.
+  std::string upstream_ca_file;
+  // tether's CA for intercepted tunnels (created at first start, key
+  // 0600): proxy-ca.key and proxy-ca.pem in this directory. Default: the
+  // key in the keys directory, the certificate in the data directory.
+  std::string ca_dir;
+  // Hosts that may resolve to loopback, private, link-local or metadata
+  // addresses (by default such destinations are refused).
+  std::vector<std::string> allow_private_hosts;
+  std::uint64_t max_body_bytes = 256 * 1024 * 1024;
+  std::uint64_t max_header_bytes = 64 * 1024;
+  std::int64_t upstream_timeout_ms = 60'000;
+  std::int64_t idle_timeout_ms = 120'000;
+  std::int64_t max_connections = 1024;
+};
+
 struct SecretsConfig {
   // The AES-256 master key, a 0600 file created on first use. Default
   // <keys dir>/secrets.key.
@@ -195,6 +225,7 @@ struct Config {
   ActionsConfig actions;
   TicketsConfig tickets;
   ApprovalsConfig approvals;
+  ProxyConfig proxy;
   SecretsConfig secrets;
   AuditConfig audit;
 };

@@ -73,6 +73,10 @@ TetherServer::TetherServer(std::string server_extra, std::string extra,
     << "[store]\ndata_dir = \"" << dir_ << "/data\"\n"
     << "[actions]\ncatalog = \"" << src << "/examples/actions.json\"\n"
     << "[resources]\nentities = \"" << src << "/examples/resources.json\"\n"
+    << (extra.find("[proxy]") == std::string::npos
+            ? "[proxy]\nlisten = \"127.0.0.1:0\"\nroutes = [\"" + src +
+                  "/examples/routes\"]\n"
+            : std::string())
     << "[[identity.oidc]]\n"
     << "name = \"test\"\n"
     << "issuer = \"" << kIssuer << "\"\n"
@@ -132,6 +136,13 @@ bool TetherServer::Start(const std::vector<std::string>& extra_args) {
     }
   }
   ::close(out[0]);
+  // The proxy's line comes in the same write as the server's.
+  if (std::size_t p = text.find("tether proxy: listening on http://");
+      p != std::string::npos) {
+    std::size_t start = p + std::string("tether proxy: listening on ").size();
+    std::size_t end = text.find_first_of(" \n", start);
+    proxy_url_ = text.substr(start, end - start);
+  }
   startup_output_ = text + stderr_text();
   if (!ok) {
     Kill();

@@ -57,6 +57,8 @@ class TetherServer {
 
   const std::string& dir() const { return dir_; }
   const std::string& url() const { return url_; }
+  // The enforcement proxy, http://127.0.0.1:<port> ("" if not running).
+  const std::string& proxy_url() const { return proxy_url_; }
   const std::string& admin_token() const { return admin_token_; }
   const std::string& startup_output() const { return startup_output_; }
   std::string config_path() const { return dir_ + "/tether.toml"; }
@@ -96,6 +98,7 @@ class TetherServer {
  private:
   std::string dir_;
   std::string url_;
+  std::string proxy_url_;
   std::string admin_token_;
   std::string startup_output_;
   std::optional<Ed25519Key> issuer_key_;

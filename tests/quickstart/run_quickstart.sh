@@ -21,13 +21,14 @@ ln -s "$src/examples" examples
 build/tether dev issuer init --dir tether-data/dev-issuer >/dev/null
 build/tether server --config examples/tether.toml \
   --admin-token-file tether-data/admin.token --listen 127.0.0.1:0 \
+  --proxy-listen 127.0.0.1:0 \
   >server.out 2>server.err &
 server_pid=$!
 for _ in $(seq 200); do
   grep -q 'listening on' server.out 2>/dev/null && break
   sleep 0.05
 done
-address=$(sed -n 's|.*listening on http://\(127.0.0.1:[0-9]*\).*|\1|p' server.out)
+address=$(sed -n 's|^tether server: listening on http://\(127.0.0.1:[0-9]*\).*|\1|p' server.out)
 if [[ -z "$address" ]]; then
   echo "the server did not start:"; cat server.out server.err; exit 1
 fi

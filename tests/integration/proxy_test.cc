@@ -1,0 +1,197 @@
+// The enforcement proxy end to end: the real server, curl as the agent's
+// client, a recording upstream standing in for the API. Every call is
+// decided before it leaves; the real credential is injected upstream and
+// never reaches the agent.
+#include <boost/json.hpp>
+#include <filesystem>
+
+#include <gtest/gtest.h>
+
+#include "tests/integration/tether_server.h"
+#include "tests/support/http_test_server.h"
+#include "tests/support/run_command.h"
+
+namespace tether::testing {
+namespace {
+
+namespace json = boost::json;
+
+constexpr const char* kSecret = "ghs_upstreamOnlyCredential0123456789abcd";
+
+// The upstream on 127.0.0.1 stands in for a GitHub-like API.
+constexpr const char* kRoutes = R"({
+  "hosts": ["127.0.0.1", "localhost"],
+  "routes": [
+    {"method": "POST", "path": "/repos/{owner}/{repo}/pulls",
+     "action": "github.pulls.create", "resource": {"type": "Repo", "id": "{owner}/{repo}"},
+     "context": {"base": "body:/base", "head": "body:/head", "ref": "body:/head"}},
+    {"method": "GET", "path": "/repos/{owner}/{repo}/{rest*}",
+     "action": "github.read", "resource": {"type": "Repo", "id": "{owner}/{repo}"}},
+    {"method": "*", "path": "/{rest*}",
+     "action": "github.write", "resource": {"type": "Host", "id": "127.0.0.1"}}
+  ]})";
+
+class ProxyTest : public ::testing::Test {
+ protected:
+  ProxyTest()
+      : routes_(MakeTempDir("tether-routes")),
+        upstream_([](int, const RecordedRequest& r) {
+          // Echo what arrived, credential included, so the test can see
+          // the proxy redact it on the way back.
+          std::string auth;
+          for (const auto& [k, v] : r.headers) {
+            if (k == "Authorization" || k == "authorization") auth = v;
+          }
+          return CannedResponse{200, "application/json",
+                                "{\"seen\":\"" + auth + "\"}"};
+        }),
+        server_("", "[proxy]\nlisten = \"127.0.0.1:0\"\nroutes = [\"" +
+                        routes_ +
+                        "\"]\nallow_private_hosts = [\"127.0.0.1\"]\n"
+                        "upstream_timeout_ms = 2000\n") {
+    WriteText(routes_ + "/test.json", kRoutes);
+  }
+  ~ProxyTest() override {
+    std::error_code ec;
+    std::filesystem::remove_all(routes_, ec);
+  }
+  void SetUp() override {
+    ASSERT_TRUE(server_.Start()) << server_.startup_output();
+    ASSERT_FALSE(server_.proxy_url().empty()) << server_.startup_output();
+    std::tie(task_id_, token_) = server_.StartTask();
+    ASSERT_FALSE(token_.empty());
+    Reply put = server_.CallJson(
+        "PUT", "/v1/admin/secrets/upstream", server_.admin_token(),
+        json::value(json::object{
+            {"value", kSecret},
+            {"bindings",
+             json::array{json::object{{"host", "127.0.0.1"},
+                                      {"path_prefix", "/repos/acme"}}}}}));
+    ASSERT_EQ(put.status, 200) << put.body;
+  }
+  // curl through the proxy; returns "<status>\n<body>".
+  CommandResult Curl(const std::string& args, const std::string& token = "-") {
+    std::string auth = token == "-" ? token_ : token;
+    std::string cmd =
+        "curl -s -o - -w '\\n%{http_code}' -x " + server_.proxy_url() + " ";
+    if (!auth.empty()) cmd += "--proxy-user 'x:" + auth + "' ";
+    return RunCommand(cmd + args);
+  }
+  static std::string Status(const CommandResult& r) {
+    return r.output.substr(r.output.rfind('\n') + 1);
+  }
+  std::string Url(const std::string& path) {
+    return "http://127.0.0.1:" + std::to_string(upstream_.port()) + path;
+  }
+  std::string routes_;
+  HttpTestServer upstream_;
+  TetherServer server_;
+  std::string task_id_, token_;
+};
+
+TEST_F(ProxyTest, AllowedCallGetsTheRealCredentialUpstreamOnly) {
+  CommandResult r = Curl(Url("/repos/acme/api/pulls/1"));
+  EXPECT_EQ(Status(r), "200") << r.output;
+  ASSERT_EQ(upstream_.requests().size(), 1u);
+  RecordedRequest got = upstream_.requests()[0];
+  bool injected = false, token_leaked = false;
+  for (const auto& [k, v] : got.headers) {
+    if (v == std::string("Bearer ") + kSecret) injected = true;
+    if (v.find(token_) != std::string::npos) token_leaked = true;
+    EXPECT_NE(k, "Proxy-Authorization");
+  }
+  EXPECT_TRUE(injected);
+  EXPECT_FALSE(token_leaked);
+  // The upstream echoed the credential: the agent sees it redacted.
+  EXPECT_EQ(r.output.find(kSecret), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("[REDACTED]"), std::string::npos);
+  // The decision was recorded with the proxy's facts.
+  Reply audit =
+      server_.Call("GET", "/v1/audit?task=" + task_id_ + "&type=authz.decision",
+                   server_.admin_token());
+  EXPECT_NE(audit.body.find("\"edge\":\"proxy\""), std::string::npos);
+  EXPECT_NE(audit.body.find("/repos/acme/api/pulls/1"), std::string::npos);
+}
+
+TEST_F(ProxyTest, DeniedCallNeverReachesTheUpstream) {
+  CommandResult r = Curl(
+      "-H 'Content-Type: application/json' -d "
+      "'{\"base\":\"main\",\"head\":\"refs/heads/main\"}' " +
+      Url("/repos/acme/api/pulls"));
+  EXPECT_EQ(Status(r), "403") << r.output;
+  EXPECT_NE(r.output.find("\"code\":\"denied\""), std::string::npos);
+  EXPECT_TRUE(upstream_.requests().empty());
+  // From the task's own namespace, the same call is allowed.
+  std::string own = "refs/heads/agent/" + task_id_ + "/fix";
+  CommandResult ok = Curl(
+      "-H 'Content-Type: application/json' -d "
+      "'{\"base\":\"main\",\"head\":\"" +
+      own + "\"}' " + Url("/repos/acme/api/pulls"));
+  EXPECT_EQ(Status(ok), "200") << ok.output;
+  // Another repository, or a secret not bound to this path: no injection.
+  CommandResult other = Curl(Url("/repos/acme/infra/pulls/1"));
+  EXPECT_EQ(Status(other), "403") << other.output;
+}
+
+TEST_F(ProxyTest, NoOrBadTokenIsAskedForAgain) {
+  CommandResult none = Curl(Url("/repos/acme/api/pulls/1"), "");
+  EXPECT_EQ(Status(none), "407");
+  CommandResult bad = Curl(Url("/repos/acme/api/pulls/1"), "not-a-token");
+  EXPECT_EQ(Status(bad), "407");
+  CommandResult headers =
+      RunCommand("curl -s -D - -o /dev/null -x " + server_.proxy_url() + " " +
+                 Url("/repos/acme/api/pulls/1"));
+  EXPECT_NE(headers.output.find("Proxy-Authenticate: Basic"), std::string::npos)
+      << headers.output;
+  Reply revoked =
+      server_.CallJson("POST", "/v1/revocations", server_.admin_token(),
+                       json::value(json::object{{"task", task_id_}}));
+  ASSERT_EQ(revoked.status, 201);
+  CommandResult after = Curl(Url("/repos/acme/api/pulls/1"));
+  EXPECT_NE(Status(after), "200") << after.output;
+  EXPECT_TRUE(upstream_.requests().empty());
+}
+
+TEST_F(ProxyTest, SmugglingAndBadTargetsAreRefused) {
+  // Content-Length and Transfer-Encoding together.
+  CommandResult both = Curl(
+      "-H 'Transfer-Encoding: chunked' -H "
+      "'Content-Length: 4' -d 'abcd' " +
+      Url("/repos/acme/api/pulls/1"));
+  EXPECT_EQ(Status(both), "400") << both.output;
+  // Encoded slashes and climbing above the root.
+  CommandResult slash = Curl("--path-as-is " + Url("/repos/acme%2Fapi/x"));
+  EXPECT_EQ(Status(slash), "400") << slash.output;
+  CommandResult climb =
+      Curl("--path-as-is " + Url("/repos/acme/api/../../../../x"));
+  EXPECT_EQ(Status(climb), "400") << climb.output;
+  EXPECT_TRUE(upstream_.requests().empty());
+}
+
+TEST_F(ProxyTest, PrivateDestinationsNeedAnExplicitRoute) {
+  // localhost resolves to loopback and is not in allow_private_hosts.
+  CommandResult r =
+      Curl("http://localhost:" + std::to_string(upstream_.port()) +
+           "/repos/acme/api/x");
+  EXPECT_EQ(Status(r), "403") << r.output;
+  EXPECT_NE(r.output.find("forbidden_destination"), std::string::npos)
+      << r.output;
+  EXPECT_TRUE(upstream_.requests().empty());
+}
+
+TEST_F(ProxyTest, ConnectToAnUnroutedHostIsDecided) {
+  // http.connect is not permitted by the example policies.
+  CommandResult r = RunCommand(
+      "curl -s -o /dev/null -w '%{http_connect}' -p -x " + server_.proxy_url() +
+      " --proxy-user 'x:" + token_ + "' http://example.invalid:80/");
+  EXPECT_EQ(r.output, "403") << r.output;
+}
+
+TEST_F(ProxyTest, UpstreamFailuresAre502) {
+  std::string dead = "http://127.0.0.1:1/repos/acme/api/x";
+  CommandResult r = Curl(dead);
+  EXPECT_EQ(Status(r), "502") << r.output;
+}
+
+}  // namespace
+}  // namespace tether::testing
