@@ -386,25 +386,26 @@ void Session::HandleConnect(Stream& stream, beast::flat_buffer& buffer,
     return;
   }
   host = *canonical;
+  // Clients such as git send their first CONNECT without credentials and
+  // retry once told which scheme to use: 407 with Proxy-Authenticate.
   std::string token = TokenFrom(req[http::field::proxy_authorization]);
+  if (token.empty()) {
+    Response r = Unauthorized(req.version(), false,
+                              "a task token is needed in Proxy-Authorization");
+    r.keep_alive(false);
+    http::write(stream, r, ec);
+    return;
+  }
+  auto caller = s_.broker.AuthenticateTask(token, remote_);
+  if (!caller) {
+    Response r = Unauthorized(req.version(), false, caller.error().message);
+    r.keep_alive(false);
+    http::write(stream, r, ec);
+    return;
+  }
   bool routed = s_.routes->HasHost(host);
   if (!routed) {
     // A blind tunnel is a decision too: http.connect on the host.
-    if (token.empty()) {
-      Response r =
-          Unauthorized(req.version(), false,
-                       "a task token is needed in Proxy-Authorization");
-      r.keep_alive(false);
-      http::write(stream, r, ec);
-      return;
-    }
-    auto caller = s_.broker.AuthenticateTask(token, remote_);
-    if (!caller) {
-      Response r = Unauthorized(req.version(), false, caller.error().message);
-      r.keep_alive(false);
-      http::write(stream, r, ec);
-      return;
-    }
     broker::EdgeRequest er;
     er.action = "http.connect";
     er.resource_type = "Host";
