@@ -1372,6 +1372,27 @@ Result<json::object> Broker::DeleteSecret(const Principal& actor,
   return json::object{{"deleted", std::string(name)}};
 }
 
+void Broker::RecordProxyCall(const ProxyCall& c) {
+  audit::Event e;
+  e.type = "proxy.request";
+  e.task_id = c.task_id;
+  e.principal = Uid("Task", c.task_id);
+  e.action = c.action;
+  e.resource = c.resource;
+  e.decision_id = c.decision_id;
+  e.edge = "proxy";
+  e.latency_us = c.latency_us;
+  e.detail["method"] = c.method;
+  e.detail["host"] = c.host;
+  e.detail["path"] = c.path;
+  if (c.status) e.detail["status"] = c.status;
+  if (!c.error.empty()) e.detail["error"] = c.error;
+  if (!c.secret.empty()) e.detail["secret"] = c.secret;
+  e.detail["bytes_up"] = c.bytes_up;
+  e.detail["bytes_down"] = c.bytes_down;
+  (void)Audit(std::move(e));
+}
+
 Result<std::uint64_t> Broker::Audit(audit::Event event) {
   auto seq = audit_.log->Append(std::move(event));
   if (!seq) metrics_.AuditFailure();

@@ -175,6 +175,21 @@ class Broker {
   void StopWaiting();
   const std::string& console_url() const { return console_url_; }
 
+  // A proxied call's outcome, after its decision: `proxy.request` with the
+  // upstream status (or the failure), bytes each way and the secret
+  // injected (its name). Failures to record are counted, not fatal: the
+  // decision was already durable.
+  struct ProxyCall {
+    std::string task_id, decision_id, action, resource;
+    std::string method, host, path;
+    int status = 0;
+    std::string error;  // upstream_unreachable, upstream_timeout, ...
+    std::string secret;
+    std::uint64_t bytes_up = 0, bytes_down = 0;
+    std::int64_t latency_us = 0;
+  };
+  void RecordProxyCall(const ProxyCall& call);
+
   // --- upstream credentials (admin) ------------------------------------
   // {"value", "format": "bearer"|"basic"|"header", "user", "header",
   //  "bindings": [{"host", "path_prefix"}]}. Never returns a value; the

@@ -570,6 +570,16 @@ bool Session::HandleInTunnel(Stream& stream, beast::flat_buffer& buffer,
     http::write(stream, r, ec);
     return !ec;
   }
+  // Every request re-checks the task: a revoked task's tunnel is closed.
+  if (auto c = s_.broker.CachedTaskToken(token)) {
+    if (Status st = s_.broker.CheckTaskActive(*c); !st) {
+      Response r = JsonError(req.version(), http::status::forbidden,
+                             "task_inactive", "tether: " + st.error().message);
+      r.keep_alive(false);
+      http::write(stream, r, ec);
+      return false;
+    }
+  }
   Target target;
   target.tls = true;
   target.host = host;
@@ -834,8 +844,27 @@ Response Session::Forward(Request& req, const Target& in_target,
     }
   }
   req.prepare_payload();
+  broker::Broker::ProxyCall call;
+  call.task_id = caller->task_id;
+  if (const json::value* id = decision.if_contains("decision_id");
+      id && id->is_string()) {
+    call.decision_id = std::string(id->as_string());
+  }
+  call.action = er.action;
+  call.resource = er.resource_type + "::\"" + er.resource_id + "\"";
+  call.method = method;
+  call.host = target.host;
+  call.path = path;
+  call.secret = secret ? secret->meta.name : "";
+  call.bytes_up = req.body().size();
+  auto started = std::chrono::steady_clock::now();
   auto res = SendUpstream(req, target, *address);
+  call.latency_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                        std::chrono::steady_clock::now() - started)
+                        .count();
   if (!res) {
+    call.error = res.error().code;
+    s_.broker.RecordProxyCall(call);
     bool timeout = res.error().code == "upstream_timeout";
     return JsonError(
         version,
@@ -843,6 +872,9 @@ Response Session::Forward(Request& req, const Target& in_target,
         res.error().code, res.error().message);
   }
   Response out = std::move(*res);
+  call.status = static_cast<int>(out.result_int());
+  call.bytes_down = out.body().size();
+  s_.broker.RecordProxyCall(call);
   // Nothing the upstream echoes may hand the agent the credential.
   for (const std::string& h : hide) {
     if (h.empty()) continue;

@@ -111,6 +111,12 @@ TEST_F(ProxyTest, AllowedCallGetsTheRealCredentialUpstreamOnly) {
                    server_.admin_token());
   EXPECT_NE(audit.body.find("\"edge\":\"proxy\""), std::string::npos);
   EXPECT_NE(audit.body.find("/repos/acme/api/pulls/1"), std::string::npos);
+  Reply call =
+      server_.Call("GET", "/v1/audit?task=" + task_id_ + "&type=proxy.request",
+                   server_.admin_token());
+  EXPECT_NE(call.body.find("\"status\":200"), std::string::npos) << call.body;
+  EXPECT_NE(call.body.find("\"secret\":\"upstream\""), std::string::npos);
+  EXPECT_EQ(call.body.find(kSecret), std::string::npos);
 }
 
 TEST_F(ProxyTest, DeniedCallNeverReachesTheUpstream) {
@@ -191,6 +197,28 @@ TEST_F(ProxyTest, UpstreamFailuresAre502) {
   std::string dead = "http://127.0.0.1:1/repos/acme/api/x";
   CommandResult r = Curl(dead);
   EXPECT_EQ(Status(r), "502") << r.output;
+  Reply call =
+      server_.Call("GET", "/v1/audit?task=" + task_id_ + "&type=proxy.request",
+                   server_.admin_token());
+  EXPECT_NE(call.body.find("upstream_unreachable"), std::string::npos)
+      << call.body;
+}
+
+TEST_F(ProxyTest, ObfuscatedFramingHostMismatchAndHugeHeadersAreRefused) {
+  // Transfer-Encoding that is not plainly `chunked`.
+  CommandResult te = Curl("-H 'Transfer-Encoding: chunked, identity' -d x " +
+                          Url("/repos/acme/api/pulls/1"));
+  EXPECT_EQ(Status(te), "400") << te.output;
+  // A Host that names another authority than the absolute-form target.
+  CommandResult host =
+      Curl("-H 'Host: evil.example' " + Url("/repos/acme/api/pulls/1"));
+  EXPECT_EQ(Status(host), "400") << host.output;
+  // Headers beyond the limit.
+  std::string big(70 * 1024, 'a');
+  CommandResult huge =
+      Curl("-H 'X-Big: " + big + "' " + Url("/repos/acme/api/pulls/1"));
+  EXPECT_EQ(Status(huge), "431") << huge.output.substr(0, 200);
+  EXPECT_TRUE(upstream_.requests().empty());
 }
 
 }  // namespace
