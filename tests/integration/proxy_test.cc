@@ -3,7 +3,10 @@
 // decided before it leaves; the real credential is injected upstream and
 // never reaches the agent.
 #include <boost/json.hpp>
+#include <chrono>
 #include <filesystem>
+#include <future>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -25,6 +28,8 @@ constexpr const char* kRoutes = R"({
     {"method": "POST", "path": "/repos/{owner}/{repo}/pulls",
      "action": "github.pulls.create", "resource": {"type": "Repo", "id": "{owner}/{repo}"},
      "context": {"base": "body:/base", "head": "body:/head", "ref": "body:/head"}},
+    {"method": "GET", "path": "/vault/{name}",
+     "action": "secret.read", "resource": {"type": "Secret", "id": "{name}"}},
     {"method": "GET", "path": "/repos/{owner}/{repo}/{rest*}",
      "action": "github.read", "resource": {"type": "Repo", "id": "{owner}/{repo}"}},
     {"method": "*", "path": "/{rest*}",
@@ -202,6 +207,36 @@ TEST_F(ProxyTest, UpstreamFailuresAre502) {
                    server_.admin_token());
   EXPECT_NE(call.body.find("upstream_unreachable"), std::string::npos)
       << call.body;
+}
+
+TEST_F(ProxyTest, ApprovalGatedCallsWaitForAPerson) {
+  CommandResult first = Curl(Url("/vault/npm-publish"));
+  EXPECT_EQ(Status(first), "403") << first.output;
+  EXPECT_NE(first.output.find("\"code\":\"approval_required\""),
+            std::string::npos);
+  std::string body = first.output.substr(0, first.output.rfind('\n'));
+  json::value j = json::parse(body);
+  std::string id(j.at("error").at("approval_id").as_string());
+  EXPECT_TRUE(upstream_.requests().empty());
+  Reply shown =
+      server_.Call("GET", "/v1/approvals/" + id, server_.admin_token());
+  EXPECT_EQ(shown.Field("/edge"), "proxy");
+  EXPECT_EQ(shown.Field("/context/path"), "/vault/npm-publish");
+  std::string approver = server_.OperatorToken("sam", "approver", {"security"});
+  // Held with Tether-Wait until the approver decides.
+  auto waiting = std::async(std::launch::async, [&] {
+    return Curl("-H 'Tether-Wait: 30' " + Url("/vault/npm-publish"));
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  Reply ok =
+      server_.CallJson("POST", "/v1/approvals/" + id + "/approve", approver,
+                       json::value(json::object{{"reason", "ok"}}));
+  ASSERT_EQ(ok.status, 200) << ok.body;
+  CommandResult held = waiting.get();
+  EXPECT_EQ(Status(held), "200") << held.output;
+  EXPECT_EQ(upstream_.requests().size(), 1u);
+  // Used once: the next identical call asks again.
+  EXPECT_EQ(Status(Curl(Url("/vault/npm-publish"))), "403");
 }
 
 TEST_F(ProxyTest, ObfuscatedFramingHostMismatchAndHugeHeadersAreRefused) {
