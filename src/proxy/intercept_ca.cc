@@ -172,7 +172,11 @@ Result<std::unique_ptr<InterceptCa>> InterceptCa::LoadOrCreate(
 Result<std::shared_ptr<const CertifiedKey>> InterceptCa::LeafFor(
     std::string_view host) {
   std::lock_guard lock(mu_);
-  if (auto it = leaves_.find(host); it != leaves_.end()) return it->second;
+  auto now = std::chrono::steady_clock::now();
+  if (auto it = leaves_.find(host);
+      it != leaves_.end() && now - it->second.at < std::chrono::hours(24 * 7)) {
+    return it->second.leaf;
+  }
   std::string san = (IsIpLiteral(host) ? "IP:" : "DNS:") + std::string(host);
   X509* cert = MakeCert(static_cast<EVP_PKEY*>(leaf_key_), std::string(host),
                         static_cast<X509*>(ca_cert_),
@@ -184,7 +188,7 @@ Result<std::shared_ptr<const CertifiedKey>> InterceptCa::LeafFor(
   ck->key_pem = leaf_key_pem_;
   X509_free(cert);
   if (leaves_.size() >= 10'000) leaves_.clear();
-  leaves_.emplace(std::string(host), ck);
+  leaves_[std::string(host)] = Minted{ck, now};
   return std::shared_ptr<const CertifiedKey>(ck);
 }
 

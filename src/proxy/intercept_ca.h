@@ -11,6 +11,7 @@
 #ifndef TETHER_PROXY_INTERCEPT_CA_H_
 #define TETHER_PROXY_INTERCEPT_CA_H_
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -53,8 +54,12 @@ class InterceptCa {
   void* leaf_key_ = nullptr;  // EVP_PKEY, shared by the leaves
   std::string leaf_key_pem_;
   std::mutex mu_;
-  std::map<std::string, std::shared_ptr<const CertifiedKey>, std::less<>>
-      leaves_;  // guarded by mu_
+  // Leaves live 30 days; one older than a week is minted again.
+  struct Minted {
+    std::shared_ptr<const CertifiedKey> leaf;
+    std::chrono::steady_clock::time_point at;
+  };
+  std::map<std::string, Minted, std::less<>> leaves_;  // guarded by mu_
 };
 
 }  // namespace tether::proxy

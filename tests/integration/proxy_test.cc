@@ -2,6 +2,10 @@
 // client, a recording upstream standing in for the API. Every call is
 // decided before it leaves; the real credential is injected upstream and
 // never reaches the agent.
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <boost/json.hpp>
 #include <chrono>
 #include <filesystem>
@@ -237,6 +241,68 @@ TEST_F(ProxyTest, ApprovalGatedCallsWaitForAPerson) {
   EXPECT_EQ(upstream_.requests().size(), 1u);
   // Used once: the next identical call asks again.
   EXPECT_EQ(Status(Curl(Url("/vault/npm-publish"))), "403");
+}
+
+// Sends raw bytes to the proxy and returns its status line.
+std::string RawStatus(const std::string& proxy_url, const std::string& bytes) {
+  std::string hostport = proxy_url.substr(7);
+  int port = std::stoi(hostport.substr(hostport.rfind(':') + 1));
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<std::uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    ::close(fd);
+    return "";
+  }
+  timeval tv{2, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  (void)::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+  char buf[4096];
+  ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+  ::close(fd);
+  if (n <= 0) return "(closed)";
+  std::string text(buf, static_cast<std::size_t>(n));
+  return text.substr(0, text.find("\r\n"));
+}
+
+TEST_F(ProxyTest, MalformedFramingIsRefusedOnTheWire) {
+  std::string auth = "Proxy-Authorization: Bearer " + token_ + "\r\n";
+  std::string target =
+      "POST " + Url("/repos/acme/api/pulls/1") +
+      " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(upstream_.port()) +
+      "\r\n" + auth;
+  // Two different Content-Lengths.
+  std::string two_cl =
+      RawStatus(server_.proxy_url(),
+                target + "Content-Length: 4\r\nContent-Length: 5\r\n\r\nabcde");
+  EXPECT_NE(two_cl.find(" 400 "), std::string::npos) << two_cl;
+  // NUL and a bare CR in a header value.
+  std::string nul = RawStatus(server_.proxy_url(),
+                              target + std::string("X-A: a\0b\r\n\r\n", 11));
+  EXPECT_TRUE(nul.find(" 400 ") != std::string::npos || nul == "(closed)")
+      << nul;
+  std::string cr = RawStatus(server_.proxy_url(), target + "X-A: a\rb\r\n\r\n");
+  EXPECT_TRUE(cr.find(" 400 ") != std::string::npos || cr == "(closed)") << cr;
+  // Chunked framing under another name.
+  std::string te =
+      RawStatus(server_.proxy_url(),
+                target + "Transfer-Encoding: xchunked\r\n\r\n0\r\n\r\n");
+  EXPECT_NE(te.find(" 400 "), std::string::npos) << te;
+  EXPECT_TRUE(upstream_.requests().empty());
+}
+
+TEST_F(ProxyTest, MetadataAndLinkLocalLiteralsAreRefused) {
+  for (const char* host : {"169.254.169.254", "10.0.0.1", "[::1]", "0.0.0.0"}) {
+    std::string status = RawStatus(
+        server_.proxy_url(),
+        "CONNECT " + std::string(host) + ":443 HTTP/1.1\r\nHost: " + host +
+            ":443\r\nProxy-Authorization: Bearer " + token_ + "\r\n\r\n");
+    bool refused = status.find(" 403 ") != std::string::npos ||
+                   status.find(" 400 ") != std::string::npos;
+    EXPECT_TRUE(refused) << host << ": " << status;
+  }
 }
 
 TEST_F(ProxyTest, ObfuscatedFramingHostMismatchAndHugeHeadersAreRefused) {
