@@ -211,6 +211,7 @@ Status Broker::Init() {
   secrets_ = std::move(*secret_store);
   auto values = secrets_->AllValues();
   if (!values) return values.error();
+  if (Status s = ReloadSecrets(); !s) return s;
   auto audit = audit::OpenAuditSystem(config, std::move(*values));
   if (!audit) return audit.error();
   audit_ = std::move(*audit);
@@ -1331,6 +1332,7 @@ Result<json::object> Broker::PutSecret(const Principal& actor,
   auto redactor = audit::MakeRedactor(options_.config, std::move(*values));
   if (!redactor) return redactor.error();
   audit_.log->SetRedactor(*redactor);
+  if (Status s = ReloadSecrets(); !s) return s.error();
   audit::Event e;
   e.type = "secret.put";
   e.principal = Uid(actor.type, actor.id);
@@ -1367,9 +1369,23 @@ Result<json::object> Broker::DeleteSecret(const Principal& actor,
     return MakeError("audit_unavailable", seq.error().message);
   }
   if (Status s = secrets_->Delete(name); !s) return s.error();
+  if (Status s = ReloadSecrets(); !s) return s.error();
   // The old value stays in the redactor until restart: forgetting it
   // would only make logs less safe.
   return json::object{{"deleted", std::string(name)}};
+}
+
+Status Broker::ReloadSecrets() {
+  auto metas = secrets_->List();
+  if (!metas) return metas.error();
+  auto all = std::make_shared<std::vector<secrets::Secret>>();
+  for (const secrets::SecretMeta& m : *metas) {
+    auto got = secrets_->Get(m.name);
+    if (!got) return got.error();
+    if (*got) all->push_back(std::move(**got));
+  }
+  secrets_cache_.store(std::move(all));
+  return {};
 }
 
 void Broker::RecordProxyCall(const ProxyCall& c) {
@@ -1390,7 +1406,11 @@ void Broker::RecordProxyCall(const ProxyCall& c) {
   if (!c.secret.empty()) e.detail["secret"] = c.secret;
   e.detail["bytes_up"] = c.bytes_up;
   e.detail["bytes_down"] = c.bytes_down;
-  (void)Audit(std::move(e));
+  // The call's decision is already durable; its outcome joins the next
+  // group commit without holding the agent's answer.
+  audit_.log->AppendAsync(std::move(e), [this](Result<std::uint64_t> seq) {
+    if (!seq) metrics_.AuditFailure();
+  });
 }
 
 Result<std::uint64_t> Broker::Audit(audit::Event event) {

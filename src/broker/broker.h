@@ -177,8 +177,8 @@ class Broker {
 
   // A proxied call's outcome, after its decision: `proxy.request` with the
   // upstream status (or the failure), bytes each way and the secret
-  // injected (its name). Failures to record are counted, not fatal: the
-  // decision was already durable.
+  // injected (its name). Written without waiting (the decision was already
+  // durable); a failure to record it is counted in metrics.
   struct ProxyCall {
     std::string task_id, decision_id, action, resource;
     std::string method, host, path;
@@ -201,6 +201,11 @@ class Broker {
   Result<boost::json::object> DeleteSecret(const identity::Principal& actor,
                                            std::string_view name);
   secrets::SecretStore& secret_store() { return *secrets_; }
+  // Every secret, decrypted once and swapped whole on each put or delete:
+  // the proxy reads it per call without touching the store.
+  std::shared_ptr<const std::vector<secrets::Secret>> Secrets() const {
+    return secrets_cache_.load();
+  }
 
   // --- administration ---------------------------------------------------
   Result<boost::json::object> Revoke(const identity::Principal& actor,
@@ -301,6 +306,9 @@ class Broker {
   std::unique_ptr<store::StateStore> state_;
   std::unique_ptr<secrets::SecretStore> secrets_;
   std::mutex secrets_mu_;  // serializes puts with their redactor swaps
+  std::atomic<std::shared_ptr<const std::vector<secrets::Secret>>>
+      secrets_cache_;
+  Status ReloadSecrets();
   audit::AuditSystem audit_;
   std::unique_ptr<SigningKeyring> keyring_;
   std::unique_ptr<identity::WorkloadVerifier> workloads_;

@@ -808,12 +808,10 @@ Response Session::Forward(Request& req, const Target& in_target,
   // Strip hop-by-hop headers and anything carrying a credential; inject
   // the secret bound to this host and path, if any.
   std::optional<secrets::Secret> secret;
-  if (auto metas = s_.broker.secret_store().List()) {
-    for (const secrets::SecretMeta& m : *metas) {
-      if (secrets::BindingAllows(m, target.host, path)) {
-        if (auto got = s_.broker.secret_store().Get(m.name); got && *got) {
-          secret = std::move(**got);
-        }
+  if (auto all = s_.broker.Secrets()) {
+    for (const secrets::Secret& candidate : *all) {
+      if (secrets::BindingAllows(candidate.meta, target.host, path)) {
+        secret = candidate;
         break;
       }
     }
