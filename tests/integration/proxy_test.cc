@@ -27,7 +27,7 @@ constexpr const char* kSecret = "ghs_upstreamOnlyCredential0123456789abcd";
 
 // The upstream on 127.0.0.1 stands in for a GitHub-like API.
 constexpr const char* kRoutes = R"({
-  "hosts": ["127.0.0.1", "localhost"],
+  "hosts": ["127.0.0.1", "localhost", "169.254.169.254", "10.1.2.3"],
   "routes": [
     {"method": "POST", "path": "/repos/{owner}/{repo}/pulls",
      "action": "github.pulls.create", "resource": {"type": "Repo", "id": "{owner}/{repo}"},
@@ -204,6 +204,14 @@ TEST_F(ProxyTest, PrivateDestinationsNeedAnExplicitRoute) {
   EXPECT_EQ(Status(r), "403") << r.output;
   EXPECT_NE(r.output.find("forbidden_destination"), std::string::npos)
       << r.output;
+  // Allowed by policy, routed, and still refused: the address decides.
+  for (const char* host : {"169.254.169.254", "10.1.2.3"}) {
+    CommandResult literal = Curl("--connect-timeout 3 http://" +
+                                 std::string(host) + "/repos/acme/api/x");
+    EXPECT_EQ(Status(literal), "403") << host << ": " << literal.output;
+    EXPECT_NE(literal.output.find("forbidden_destination"), std::string::npos)
+        << literal.output;
+  }
   EXPECT_TRUE(upstream_.requests().empty());
 }
 
