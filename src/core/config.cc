@@ -434,7 +434,7 @@ Status ReadProxy(const Reader& r, const toml::table& t, ProxyConfig& p) {
           {"enabled", "listen", "routes", "upstreams", "upstream_ca_file",
            "ca_dir", "allow_private_hosts", "max_body_bytes",
            "max_header_bytes", "upstream_timeout_ms", "idle_timeout_ms",
-           "max_connections"},
+           "request_timeout_ms", "max_connections"},
           "[proxy]");
       !st) {
     return st;
@@ -450,6 +450,7 @@ Status ReadProxy(const Reader& r, const toml::table& t, ProxyConfig& p) {
         r.Get(t, "max_header_bytes", p.max_header_bytes, "proxy"),
         r.Get(t, "upstream_timeout_ms", p.upstream_timeout_ms, "proxy"),
         r.Get(t, "idle_timeout_ms", p.idle_timeout_ms, "proxy"),
+        r.Get(t, "request_timeout_ms", p.request_timeout_ms, "proxy"),
         r.Get(t, "max_connections", p.max_connections, "proxy")}) {
     if (!st) return st;
   }
@@ -488,7 +489,8 @@ Status ReadProxy(const Reader& r, const toml::table& t, ProxyConfig& p) {
     return r.At(t, "proxy.max_body_bytes must be at least 1024");
   if (p.max_header_bytes < 1024)
     return r.At(t, "proxy.max_header_bytes must be at least 1024");
-  if (p.upstream_timeout_ms < 100 || p.idle_timeout_ms < 100)
+  if (p.upstream_timeout_ms < 100 || p.idle_timeout_ms < 100 ||
+      p.request_timeout_ms < 100)
     return r.At(t, "proxy timeouts must be at least 100 ms");
   return {};
 }

@@ -205,7 +205,9 @@ struct ProxyConfig {
   std::uint64_t max_body_bytes = 256 * 1024 * 1024;
   std::uint64_t max_header_bytes = 64 * 1024;
   std::int64_t upstream_timeout_ms = 60'000;
-  std::int64_t idle_timeout_ms = 120'000;
+  std::int64_t idle_timeout_ms = 120'000;  // each read from a client
+  // A whole request, from its first byte (large pushes included).
+  std::int64_t request_timeout_ms = 300'000;
   std::int64_t max_connections = 1024;
 };
 

@@ -237,7 +237,46 @@ bool Session::ReadRequest(Stream& stream, beast::flat_buffer& buffer,
       static_cast<std::uint32_t>(s_.config.proxy.max_header_bytes));
   parser.body_limit(s_.config.proxy.max_body_bytes);
   beast::error_code ec;
-  http::read(stream, buffer, parser, ec);
+  // Each read waits at most idle_timeout_ms (the socket's timeout); the
+  // whole request, from its first byte, at most request_timeout_ms, so a
+  // client trickling bytes cannot hold a thread and its buffers for ever.
+  std::optional<std::chrono::steady_clock::time_point> first_byte;
+  auto limit = std::chrono::milliseconds(s_.config.proxy.request_timeout_ms);
+  // The bytes are read here and handed to the parser, so the deadline is
+  // checked after every read (Beast's own read would wait for a whole
+  // header first).
+  while (!parser.is_done()) {
+    if (buffer.size() > 0) {
+      std::size_t used = parser.put(buffer.data(), ec);
+      buffer.consume(used);
+      if (ec == http::error::need_more) {
+        ec = {};
+      } else if (ec) {
+        break;
+      } else if (used > 0) {
+        continue;
+      }
+    }
+    if (parser.is_done()) break;
+    std::size_t n = stream.read_some(buffer.prepare(64 * 1024), ec);
+    buffer.commit(n);
+    if (ec == asio::error::eof) {
+      ec = parser.got_some() ? beast::error_code(http::error::partial_message)
+                             : beast::error_code(http::error::end_of_stream);
+      break;
+    }
+    if (ec) break;
+    auto now = std::chrono::steady_clock::now();
+    if (!first_byte && n > 0) first_byte = now;
+    if (first_byte && now - *first_byte > limit) {
+      Response r =
+          JsonError(11, http::status::request_timeout, "request_timeout",
+                    "the request took too long to arrive");
+      r.keep_alive(false);
+      http::write(stream, r, ec);
+      return false;
+    }
+  }
   if (ec == http::error::end_of_stream || ec == asio::error::eof) return false;
   if (ec) {
     if (!parser.got_some()) return false;

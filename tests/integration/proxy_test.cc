@@ -3,6 +3,7 @@
 // decided before it leaves; the real credential is injected upstream and
 // never reaches the agent.
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -54,10 +55,10 @@ class ProxyTest : public ::testing::Test {
           return CannedResponse{200, "application/json",
                                 "{\"seen\":\"" + auth + "\"}"};
         }),
-        server_("", "[proxy]\nlisten = \"127.0.0.1:0\"\nroutes = [\"" +
-                        routes_ +
-                        "\"]\nallow_private_hosts = [\"127.0.0.1\"]\n"
-                        "upstream_timeout_ms = 2000\n") {
+        server_("",
+                "[proxy]\nlisten = \"127.0.0.1:0\"\nroutes = [\"" + routes_ +
+                    "\"]\nallow_private_hosts = [\"127.0.0.1\"]\n"
+                    "upstream_timeout_ms = 2000\nrequest_timeout_ms = 1000\n") {
     WriteText(routes_ + "/test.json", kRoutes);
   }
   ~ProxyTest() override {
@@ -308,6 +309,41 @@ TEST_F(ProxyTest, MalformedFramingIsRefusedOnTheWire) {
       RawStatus(server_.proxy_url(),
                 target + "Transfer-Encoding: xchunked\r\n\r\n0\r\n\r\n");
   EXPECT_NE(te.find(" 400 "), std::string::npos) << te;
+  EXPECT_TRUE(upstream_.requests().empty());
+}
+
+TEST_F(ProxyTest, ASlowClientIsCutOff) {
+  // Headers trickled a byte at a time, each read well within the idle
+  // timeout: the request's own deadline (1 s here) ends it.
+  std::string hostport = server_.proxy_url().substr(7);
+  int port = std::stoi(hostport.substr(hostport.rfind(':') + 1));
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<std::uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  std::string request = "GET " + Url("/repos/acme/api/x") +
+                        " HTTP/1.1\r\nX-Slow: " + std::string(200, 'a');
+  auto started = std::chrono::steady_clock::now();
+  std::string answer;
+  for (char c : request) {
+    if (::send(fd, &c, 1, MSG_NOSIGNAL) != 1) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (std::chrono::steady_clock::now() - started > std::chrono::seconds(6))
+      break;
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 0) == 1) {
+      char buf[512];
+      ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+      if (n > 0) answer.assign(buf, static_cast<std::size_t>(n));
+      break;
+    }
+  }
+  ::close(fd);
+  EXPECT_NE(answer.find(" 408 "), std::string::npos) << answer;
+  EXPECT_LT(std::chrono::steady_clock::now() - started,
+            std::chrono::seconds(4));
   EXPECT_TRUE(upstream_.requests().empty());
 }
 
