@@ -1,5 +1,7 @@
 #include "core/entity_ids.h"
 
+#include "core/text.h"
+
 #include <cctype>
 
 namespace tether {
@@ -8,13 +10,6 @@ namespace {
 Error Bad(const std::string& what, std::string_view value) {
   return MakeError("invalid_request", "`" + std::string(value.substr(0, 200)) +
                                           "` is not a valid " + what);
-}
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out)
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
 }
 
 bool RepoPartOk(std::string_view p) {
@@ -31,7 +26,7 @@ bool RepoPartOk(std::string_view p) {
 }  // namespace
 
 Result<std::string> CanonicalRepo(std::string_view repo) {
-  std::string r = Lower(repo);
+  std::string r = AsciiLower(repo);
   if (r.size() > 4 && r.ends_with(".git")) r.resize(r.size() - 4);
   // Idempotent: a name still ending in .git would canonicalize again.
   if (r.ends_with(".git")) return Bad("repository (owner/name)", repo);
@@ -46,7 +41,7 @@ Result<std::string> CanonicalRepo(std::string_view repo) {
 }
 
 Result<std::string> CanonicalHost(std::string_view host) {
-  std::string h = Lower(host);
+  std::string h = AsciiLower(host);
   if (!h.empty() && h.back() == '.') h.pop_back();
   if (h.empty() || h.size() > 253) return Bad("host name", host);
   std::size_t start = 0;

@@ -40,6 +40,9 @@ std::string Quote(std::string_view text, std::size_t max_bytes = 80);
 // True if `text` is well-formed UTF-8 (no overlongs, no surrogates).
 bool IsValidUtf8(std::string_view text);
 
+// `s` with ASCII letters lower-cased (header names, hosts, schemes).
+std::string AsciiLower(std::string_view s);
+
 // RFC 3986 percent-encoding of everything but unreserved characters (for a
 // path segment or a query value).
 std::string PercentEncode(std::string_view s);

@@ -89,20 +89,13 @@ void SetTimeouts(int fd, std::int64_t ms) {
   ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 }
 
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out)
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
 // The task token in an Authorization or Proxy-Authorization value: Bearer
 // <token>, or Basic with the token as the password (git and many clients
 // only do Basic).
 std::string TokenFrom(std::string_view header) {
   auto starts = [&](std::string_view scheme) {
     return header.size() > scheme.size() &&
-           Lower(header.substr(0, scheme.size())) == scheme;
+           AsciiLower(header.substr(0, scheme.size())) == scheme;
   };
   std::string token;
   if (starts("bearer ")) {
@@ -133,7 +126,7 @@ std::string SmugglingProblem(const Request& req) {
   auto te = req.find(http::field::transfer_encoding);
   if (te != req.end()) {
     if (has_cl) return "both Content-Length and Transfer-Encoding";
-    if (Lower(te->value()) != "chunked") {
+    if (AsciiLower(te->value()) != "chunked") {
       return "Transfer-Encoding other than chunked";
     }
   }
@@ -158,7 +151,7 @@ bool IsHopByHop(std::string_view name) {
       "trailer",           "transfer-encoding",
       "upgrade",           "proxy-authorization",
       "proxy-authenticate"};
-  return kHop.count(Lower(name)) > 0;
+  return kHop.count(AsciiLower(name)) > 0;
 }
 
 // Loopback, private (RFC 1918, ULA), link-local (and so cloud metadata),
@@ -347,7 +340,8 @@ void Session::Run() {
       if (!((url->tls && url->port == "443") ||
             (!url->tls && url->port == "80")))
         authority += ":" + url->port;
-      if (!host_header.empty() && Lower(host_header) != Lower(authority)) {
+      if (!host_header.empty() &&
+          AsciiLower(host_header) != AsciiLower(authority)) {
         Response r =
             JsonError(req.version(), http::status::bad_request, "bad_request",
                       "the Host header names another authority");
@@ -475,6 +469,8 @@ void Session::HandleConnect(Stream& stream, beast::flat_buffer& buffer,
     up.connect(tcp::endpoint(asio::ip::make_address(*address),
                              static_cast<unsigned short>(std::stoi(port))),
                ec);
+    // A silent upstream ends the tunnel as a silent client does.
+    if (!ec) SetTimeouts(up.native_handle(), s_.config.proxy.idle_timeout_ms);
     if (ec) {
       Response r = JsonError(req.version(), http::status::bad_gateway,
                              "upstream_unreachable", ec.message());
@@ -575,7 +571,7 @@ bool Session::HandleInTunnel(Stream& stream, beast::flat_buffer& buffer,
     return !ec;
   }
   // Host must be the tunnel's.
-  std::string host_header = Lower(req[http::field::host]);
+  std::string host_header = AsciiLower(req[http::field::host]);
   std::size_t hc = host_header.rfind(':');
   std::string hh =
       hc == std::string::npos ? host_header : host_header.substr(0, hc);
@@ -664,6 +660,8 @@ Result<Response> Session::SendUpstream(Request& req, const Target& target,
   parser.body_limit(s_.config.proxy.max_body_bytes);
   parser.header_limit(
       static_cast<std::uint32_t>(s_.config.proxy.max_header_bytes));
+  // A response to HEAD has headers only (its Content-Length describes a
+  // body that is not sent): tell the parser not to wait for one.
   if (req.method() == http::verb::head) parser.skip(true);
   beast::flat_buffer buf;
   if (target.tls) {
@@ -707,7 +705,7 @@ Response Session::Forward(Request& req, const Target& in_target,
     caller = *verified;
   }
   if (req[http::field::content_encoding].size() &&
-      Lower(req[http::field::content_encoding]) != "identity") {
+      AsciiLower(req[http::field::content_encoding]) != "identity") {
     return JsonError(
         version, http::status::unsupported_media_type, "unsupported_media_type",
         "tether decides on bodies it can read: no Content-Encoding");
@@ -720,7 +718,8 @@ Response Session::Forward(Request& req, const Target& in_target,
   std::string method(req.method_string());
   const json::value* body_json = nullptr;
   json::value parsed;
-  if (Lower(req[http::field::content_type]).rfind("application/json", 0) == 0 &&
+  if (AsciiLower(req[http::field::content_type]).rfind("application/json", 0) ==
+          0 &&
       !req.body().empty()) {
     JsonLimits limits;
     limits.max_bytes = 4 * 1024 * 1024;
