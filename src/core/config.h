@@ -202,7 +202,8 @@ struct ProxyConfig {
   // Hosts that may resolve to loopback, private, link-local or metadata
   // addresses (by default such destinations are refused).
   std::vector<std::string> allow_private_hosts;
-  std::uint64_t max_body_bytes = 256 * 1024 * 1024;
+  // The largest body read whole to decide on (git push packs stream).
+  std::uint64_t max_body_bytes = 64 * 1024 * 1024;
   std::uint64_t max_header_bytes = 64 * 1024;
   std::int64_t upstream_timeout_ms = 60'000;
   std::int64_t idle_timeout_ms = 120'000;  // each read from a client

@@ -14,9 +14,12 @@
 // with the token as the password) or, inside a tunnel or through the
 // reverse proxy, in Authorization; it is never forwarded.
 //
-// A connection is served by one thread with blocking I/O and per-operation
-// timeouts; connections are bounded ([proxy] max_connections). Bodies are
-// read whole, up to [proxy] max_body_bytes. Destinations that resolve to
+// A connection is served by one thread with blocking I/O, each read and
+// write bounded in time (TimedSocket); connections are bounded ([proxy]
+// max_connections). Bodies that are decided on are read whole, up to
+// [proxy] max_body_bytes; a git push is decided on its ref updates and its
+// pack streams; answers stream back with injected credentials masked.
+// Destinations that resolve to
 // loopback, private, link-local or metadata addresses are refused unless
 // the host is in [proxy] allow_private_hosts; the checked address is the
 // one dialed. Beast is compiled in proxy_server.cc only.

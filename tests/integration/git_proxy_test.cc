@@ -62,7 +62,10 @@ class GitProxyTest : public ::testing::Test {
         server_("", "[proxy]\nlisten = \"127.0.0.1:0\"\nroutes = [\"" + dir_ +
                         "/routes\"]\nallow_private_hosts = [\"127.0.0.1\"]\n"
                         "upstream_ca_file = \"" +
-                        dir_ + "/ca.pem\"\n") {}
+                        dir_ +
+                        "/ca.pem\"\n"
+                        // Far below the packs pushed here: they stream.
+                        "max_body_bytes = 1048576\n") {}
 
   ~GitProxyTest() override {
     if (nginx_started_) {
@@ -206,6 +209,34 @@ TEST_F(GitProxyTest, CloneAndPushOnlyToTheTasksNamespace) {
                    server_.admin_token());
   EXPECT_NE(audit.body.find("\"ref\":\"refs/heads/main\""), std::string::npos);
   EXPECT_NE(audit.body.find("\"edge\":\"proxy\""), std::string::npos);
+}
+
+TEST_F(GitProxyTest, APackLargerThanAnyBufferedBodyStreamsThrough) {
+  ASSERT_EQ(Git("clone -q " + remote_ + " " + dir_ + "/work").status, 0);
+  std::string work = " -C " + dir_ + "/work ";
+  // 24 MiB that does not compress: the pack is about as large, 24 times
+  // what the proxy would read whole.
+  Sh("head -c 25165824 /dev/urandom > " + dir_ + "/work/big.bin && git" + work +
+     "add big.bin && git" + work +
+     "-c user.name=a -c user.email=a@a commit -q -m big");
+  std::string main_before = RemoteRef("refs/heads/main");
+  // Refused: the pack is read to its end so git hears why.
+  CommandResult main = Git(work + "push origin HEAD:refs/heads/main");
+  EXPECT_NE(main.status, 0);
+  EXPECT_NE(main.output.find("tether"), std::string::npos) << main.output;
+  EXPECT_EQ(RemoteRef("refs/heads/main"), main_before);
+  // Allowed: the pack streams on to the server.
+  std::string own = "refs/heads/agent/" + task_id_ + "/big";
+  CommandResult ok = Git(work + "push -q origin HEAD:" + own);
+  EXPECT_EQ(ok.status, 0) << ok.output;
+  EXPECT_EQ(RemoteRef(own),
+            RunCommand("git -C " + dir_ + "/work rev-parse HEAD").output);
+  std::string calls =
+      server_
+          .Call("GET", "/v1/audit?task=" + task_id_ + "&type=proxy.request",
+                server_.admin_token())
+          .body;
+  EXPECT_NE(calls.find("git-receive-pack"), std::string::npos) << calls;
 }
 
 TEST_F(GitProxyTest, ARevokedTaskCannotFetch) {

@@ -52,6 +52,15 @@ class ProxyTest : public ::testing::Test {
           for (const auto& [k, v] : r.headers) {
             if (k == "Authorization" || k == "authorization") auth = v;
           }
+          if (r.target.find("/big") != std::string::npos) {
+            // A large answer with the credential in many places, to be
+            // masked as it streams.
+            std::string body;
+            for (int i = 0; i < 64; ++i) {
+              body += std::string(4093 + i * 37, 'x') + auth;
+            }
+            return CannedResponse{200, "text/plain", body};
+          }
           return CannedResponse{200, "application/json",
                                 "{\"seen\":\"" + auth + "\"}"};
         }),
@@ -230,6 +239,45 @@ TEST_F(ProxyTest, UpstreamFailuresAre502) {
   EXPECT_EQ(Status(r), "502") << r.output;
   std::string call = CallEvents("upstream_unreachable");
   EXPECT_NE(call.find("upstream_unreachable"), std::string::npos) << call;
+}
+
+TEST_F(ProxyTest, ASilentUpstreamIs504) {
+  // Accepts (the kernel completes the handshake) and never answers.
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::listen(fd, 8), 0);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  std::string url = "http://127.0.0.1:" + std::to_string(ntohs(a.sin_port)) +
+                    "/repos/acme/api/x";
+  auto started = std::chrono::steady_clock::now();
+  CommandResult r = Curl("--max-time 30 " + url);
+  auto took = std::chrono::steady_clock::now() - started;
+  ::close(fd);
+  EXPECT_EQ(Status(r), "504") << r.output;
+  EXPECT_NE(r.output.find("upstream_timeout"), std::string::npos) << r.output;
+  // upstream_timeout_ms is 2 s here.
+  EXPECT_LT(took, std::chrono::seconds(10));
+  EXPECT_NE(CallEvents("upstream_timeout").find("upstream_timeout"),
+            std::string::npos);
+}
+
+TEST_F(ProxyTest, ALargeAnswerIsMaskedAsItStreams) {
+  CommandResult r = Curl(Url("/repos/acme/api/big"));
+  ASSERT_EQ(Status(r), "200") << r.output.substr(0, 300);
+  std::string body = r.output.substr(0, r.output.rfind('\n'));
+  EXPECT_GT(body.size(), 64u * 4093);
+  EXPECT_EQ(body.find(kSecret), std::string::npos);
+  EXPECT_EQ(body.find("ghs_upstream"), std::string::npos);
+  std::size_t masked = 0;
+  for (std::size_t at = body.find("[REDACTED]"); at != std::string::npos;
+       at = body.find("[REDACTED]", at + 1)) {
+    ++masked;
+  }
+  EXPECT_EQ(masked, 64u);
 }
 
 TEST_F(ProxyTest, ApprovalGatedCallsWaitForAPerson) {
