@@ -275,6 +275,9 @@ class Session {
     beast::error_code ec;
     auto ep = socket_.remote_endpoint(ec);
     if (!ec) remote_ = ep.address().to_string();
+    // Headers and body pieces go out as separate writes: without this,
+    // Nagle holds the second for the peer's delayed ACK (40 ms).
+    socket_.set_option(tcp::no_delay(true), ec);
   }
   ~Session() { DropUpstream(); }
 
@@ -319,7 +322,10 @@ class Session {
   // destination is refused.
   Result<Plan> Prepare(http::request_header<>& head, Plan plan,
                        const std::string& path, const std::string& query);
-  Result<UpstreamConn*> Connect(const Plan& plan, bool fresh);
+  // The upstream connection for `plan`: the kept one if it is to the same
+  // place and still open, else a new one (resolving and checking the
+  // destination unless plan.address is set; code forbidden_destination).
+  Result<UpstreamConn*> Connect(Plan& plan, bool fresh);
   void DropUpstream();
   // Reads the upstream's answer and streams it to the client, redacted.
   template <typename Stream>
@@ -882,10 +888,9 @@ void Session::DropUpstream() {
   up_.reset();
 }
 
-Result<UpstreamConn*> Session::Connect(const Plan& plan, bool fresh) {
+Result<UpstreamConn*> Session::Connect(Plan& plan, bool fresh) {
   const Target& t = plan.target;
-  std::string key =
-      (t.tls ? "https|" : "http|") + plan.address + "|" + t.port + "|" + t.host;
+  std::string key = (t.tls ? "https|" : "http|") + t.host + "|" + t.port;
   if (up_ && !fresh && up_->key == key) {
     // Still open? Anything readable on an idle connection (a close, or
     // bytes nobody asked for) retires it.
@@ -898,6 +903,11 @@ Result<UpstreamConn*> Session::Connect(const Plan& plan, bool fresh) {
     }
   }
   DropUpstream();
+  if (plan.address.empty()) {
+    auto address = Resolve(t.host, t.port);
+    if (!address) return address.error();
+    plan.address = *address;
+  }
   auto timeout = std::chrono::milliseconds(s_.config.proxy.upstream_timeout_ms);
   auto conn = std::make_unique<UpstreamConn>(socket_.get_executor(), timeout);
   beast::error_code ec;
@@ -965,9 +975,6 @@ Result<Plan> Session::Prepare(http::request_header<>& head, Plan plan,
                               const std::string& path,
                               const std::string& query) {
   const Target& target = plan.target;
-  auto address = Resolve(target.host, target.port);
-  if (!address) return address.error();
-  plan.address = *address;
   // Strip hop-by-hop headers and anything carrying a credential; inject
   // the secret bound to this host and path, if any.
   std::optional<secrets::Secret> secret;
@@ -1020,11 +1027,11 @@ void Session::Record(Plan& plan) {
 Response Session::FailedUpstream(unsigned version, Plan& plan, const Error& e) {
   plan.call.error = e.code;
   Record(plan);
-  bool timeout = e.code == "upstream_timeout";
-  return JsonError(
-      version,
-      timeout ? http::status::gateway_timeout : http::status::bad_gateway,
-      e.code, e.message);
+  http::status status =
+      e.code == "upstream_timeout"        ? http::status::gateway_timeout
+      : e.code == "forbidden_destination" ? http::status::forbidden
+                                          : http::status::bad_gateway;
+  return JsonError(version, status, e.code, e.message);
 }
 
 template <typename Stream>
@@ -1107,29 +1114,38 @@ Session::Sent Session::Relay(Stream& client, UpstreamConn& up, Plan& plan,
   res.keep_alive(client_keep);
   http::response_serializer<http::buffer_body> sr(res);
   client_.set_deadline(std::nullopt);
-  http::write_header(client, sr, ec);
-  if (ec) {
-    outcome = Outcome::kClose;
-    return Sent::kBroken;
-  }
-  char buf[kChunk];
+  // The header goes out with the first piece of the body (one write, one
+  // segment for a small answer), so until then a failure is still a 502.
+  bool header_sent = false;
   auto send = [&](std::string_view piece, bool more) {
     res.body().data = piece.empty() ? nullptr : const_cast<char*>(piece.data());
     res.body().size = piece.size();
     res.body().more = more;
     http::write(client, sr, ec);
+    header_sent = true;
     if (ec == http::error::need_buffer) ec = {};
     return !ec;
   };
+  char buf[kChunk];
   bool ok = true;
-  while (ok && !parser->is_done()) {
+  while (ok && body_follows && !parser->is_done()) {
     head.body().data = buf;
     head.body().size = sizeof buf;
     up.With([&](auto& s) { return http::read(s, up.buffer, *parser, ec); });
     if (ec == http::error::need_buffer) ec = {};
     if (ec) {
-      plan.call.error =
-          ec == asio::error::timed_out ? "upstream_timeout" : "upstream_error";
+      Error e = ec == asio::error::timed_out
+                    ? Error{"upstream_timeout",
+                            "the upstream stopped sending its answer"}
+                    : Error{"upstream_error", ec.message()};
+      DropUpstream();
+      if (!header_sent) {
+        Response r = FailedUpstream(version, plan, e);
+        r.keep_alive(false);
+        outcome = Answer(client, r);
+        return Sent::kBroken;
+      }
+      plan.call.error = e.code;
       ok = false;
       break;
     }
@@ -1138,7 +1154,7 @@ Session::Sent Session::Relay(Stream& client, UpstreamConn& up, Plan& plan,
     std::string_view piece = redact.Push(std::string_view(buf, n));
     if (!piece.empty() && !send(piece, true)) ok = false;
   }
-  if (ok && body_follows) {
+  if (ok) {
     std::string_view rest = redact.Finish();
     if (!rest.empty() && !send(rest, true)) ok = false;
     if (ok && !sr.is_done() && !send({}, false)) ok = false;

@@ -56,8 +56,12 @@ class TimedSocket {
       ec = {};
       return 0;
     }
+    if (deadline_ && clock::now() >= *deadline_) {
+      ec = boost::asio::error::timed_out;
+      return 0;
+    }
+    // Try first: the bytes are often there already; wait only if not.
     while (true) {
-      if (!Wait(POLLIN, ec)) return 0;
       msghdr msg{};
       msg.msg_iov = iov;
       msg.msg_iovlen = static_cast<std::size_t>(n);
@@ -70,9 +74,12 @@ class TimedSocket {
         ec = boost::asio::error::eof;
         return 0;
       }
-      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) continue;
-      ec = boost::system::error_code(errno, boost::system::system_category());
-      return 0;
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) {
+        ec = boost::system::error_code(errno, boost::system::system_category());
+        return 0;
+      }
+      if (!Wait(POLLIN, ec)) return 0;
     }
   }
 
@@ -86,7 +93,6 @@ class TimedSocket {
       return 0;
     }
     while (true) {
-      if (!Wait(POLLOUT, ec)) return 0;
       msghdr msg{};
       msg.msg_iov = iov;
       msg.msg_iovlen = static_cast<std::size_t>(n);
@@ -95,9 +101,12 @@ class TimedSocket {
         ec = {};
         return static_cast<std::size_t>(sent);
       }
-      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) continue;
-      ec = boost::system::error_code(errno, boost::system::system_category());
-      return 0;
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) {
+        ec = boost::system::error_code(errno, boost::system::system_category());
+        return 0;
+      }
+      if (!Wait(POLLOUT, ec)) return 0;
     }
   }
 
