@@ -60,7 +60,10 @@ class TimedSocket {
       ec = boost::asio::error::timed_out;
       return 0;
     }
-    // Try first: the bytes are often there already; wait only if not.
+    // Wait first: a read is issued when the bytes are needed, which is
+    // mostly before they have come (an answer, the next request). Writes
+    // below try first instead: there is mostly room.
+    if (!Wait(POLLIN, ec)) return 0;
     while (true) {
       msghdr msg{};
       msg.msg_iov = iov;
