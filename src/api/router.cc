@@ -584,6 +584,16 @@ HttpResponse Router::Route(const HttpRequest& req) {
     return FromResult(broker_.Authorize(*task, *b));
   }
 
+  // /v1/proxy: how a task's tools reach the enforcement proxy.
+  if (path.size() == 2 && path[1] == "proxy") {
+    if (m != "GET") return method_not_allowed("GET");
+    json::object info = broker_.ProxyInfo();
+    if (info.empty()) {
+      return JsonError(404, "proxy_disabled", "the proxy is not running");
+    }
+    return Json(200, info);
+  }
+
   // /v1/tasks...
   if (path.size() >= 2 && path[1] == "tasks") {
     if (path.size() == 2) {
@@ -626,6 +636,13 @@ HttpResponse Router::Route(const HttpRequest& req) {
         return Forbidden("a task token reads only its own task");
       }
       return FromResult(broker_.GetTask(id));
+    }
+    if (path.size() == 4 && path[3] == "events") {
+      if (m != "POST") return method_not_allowed("POST");
+      if (!own) return Forbidden("a task reports only on itself");
+      auto b = body();
+      if (!b) return body_error(b.error());
+      return FromResult(broker_.RecordToolResult(*task, *b), 201);
     }
     if (path.size() == 4 && (path[3] == "end" || path[3] == "heartbeat")) {
       if (m != "POST") return method_not_allowed("POST");

@@ -19,6 +19,7 @@ const std::vector<std::string_view>& KnownEventTypes() {
       "approval.expire",
       "revocation",
       "proxy.request",
+      "tool.result",
       "identity.reject",
       "policy.reload",
       "key.rotate",

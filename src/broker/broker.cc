@@ -1413,6 +1413,60 @@ void Broker::RecordProxyCall(const ProxyCall& c) {
   });
 }
 
+Result<json::object> Broker::RecordToolResult(const TaskCaller& caller,
+                                              const json::value& body) {
+  if (Status s = CheckTaskActive(caller); !s) return s.error();
+  if (!body.is_object()) return BadRequest("the body must be a JSON object");
+  const json::object& b = body.get_object();
+  if (Status s = OnlyMembers(
+          b, {"tool", "tool_use_id", "session", "agent", "ok", "output"},
+          "the tool result");
+      !s) {
+    return s.error();
+  }
+  auto tool = StringField(b, "tool", true, 256);
+  if (!tool) return tool.error();
+  audit::Event e;
+  e.type = "tool.result";
+  e.task_id = caller.task_id;
+  e.principal = Uid("Task", caller.task_id);
+  e.action = "tool.call";
+  e.resource = Uid("Tool", *tool);
+  e.edge = "hook";
+  for (const char* k : {"tool_use_id", "session", "agent"}) {
+    auto v = StringField(b, k, false, 256);
+    if (!v) return v.error();
+    if (!v->empty()) e.detail[k] = *v;
+  }
+  if (const json::value* ok = b.if_contains("ok")) {
+    if (!ok->is_bool()) return BadRequest("`ok` must be true or false");
+    e.detail["ok"] = ok->get_bool();
+  }
+  if (const json::value* out = b.if_contains("output")) {
+    if (!out->is_string()) return BadRequest("`output` must be a string");
+    std::string_view text = out->get_string();
+    Sha256Digest d = Sha256(text);
+    e.detail["output_sha256"] = HexEncode(
+        std::string_view(reinterpret_cast<const char*>(d.data()), d.size()));
+    e.detail["output_bytes"] = text.size();
+    constexpr std::size_t kKept = 2048;
+    std::string head(text.substr(0, kKept));
+    // Never cut a UTF-8 sequence in two.
+    while (!head.empty() && text.size() > kKept &&
+           (static_cast<unsigned char>(head.back()) & 0xC0) == 0x80) {
+      head.pop_back();
+    }
+    if (!head.empty() && text.size() > kKept &&
+        (static_cast<unsigned char>(head.back()) & 0x80)) {
+      head.pop_back();
+    }
+    e.detail["output"] = head;
+  }
+  auto seq = Audit(std::move(e));
+  if (!seq) return seq.error();
+  return json::object{{"recorded", true}, {"seq", *seq}};
+}
+
 Result<std::uint64_t> Broker::Audit(audit::Event event) {
   auto seq = audit_.log->Append(std::move(event));
   if (!seq) metrics_.AuditFailure();

@@ -190,6 +190,24 @@ class Broker {
   };
   void RecordProxyCall(const ProxyCall& call);
 
+  // What an agent's hook reports after a tool ran (`tether hook`): a
+  // durable `tool.result` event on the task's trail. Body: {"tool",
+  // "tool_use_id", "session", "agent", "ok", "output"}; the output is kept
+  // as its SHA-256, its size and (redacted) its first 2 KiB.
+  Result<boost::json::object> RecordToolResult(const TaskCaller& caller,
+                                               const boost::json::value& body);
+
+  // How agents reach the enforcement proxy (GET /v1/proxy): {"url",
+  // "ca_pem", "hosts"}; empty when the proxy is off. Set once at start.
+  void SetProxyInfo(boost::json::object info) {
+    std::lock_guard lock(proxy_info_mu_);
+    proxy_info_ = std::move(info);
+  }
+  boost::json::object ProxyInfo() const {
+    std::lock_guard lock(proxy_info_mu_);
+    return proxy_info_;
+  }
+
   // --- upstream credentials (admin) ------------------------------------
   // {"value", "format": "bearer"|"basic"|"header", "user", "header",
   //  "bindings": [{"host", "path_prefix"}]}. Never returns a value; the
@@ -309,6 +327,8 @@ class Broker {
   std::atomic<std::shared_ptr<const std::vector<secrets::Secret>>>
       secrets_cache_;
   Status ReloadSecrets();
+  mutable std::mutex proxy_info_mu_;
+  boost::json::object proxy_info_;
   audit::AuditSystem audit_;
   std::unique_ptr<SigningKeyring> keyring_;
   std::unique_ptr<identity::WorkloadVerifier> workloads_;

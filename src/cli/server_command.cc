@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <boost/json.hpp>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -178,6 +179,20 @@ int RunServer(const ServerFlags& flags) {
     std::printf("tether proxy: listening on http://%s:%u (CA %s)\n",
                 host.c_str(), proxy_server->port(),
                 proxy_server->ca().cert_path().c_str());
+    // What `tether run` reads from GET /v1/proxy.
+    std::string reach = config.proxy.public_url;
+    if (reach.empty()) {
+      std::string h = host == "0.0.0.0" ? "127.0.0.1"
+                      : host == "[::]"  ? "[::1]"
+                                        : host;
+      reach = "http://" + h + ":" + std::to_string(proxy_server->port());
+    }
+    boost::json::array hosts;
+    for (const std::string& h : proxy_server->hosts()) hosts.emplace_back(h);
+    (*broker)->SetProxyInfo(
+        boost::json::object{{"url", reach},
+                            {"ca_pem", proxy_server->ca().cert_pem()},
+                            {"hosts", std::move(hosts)}});
   }
   if ((*broker)->url() != listening) {
     std::printf("tether server: public url %s\n", (*broker)->url().c_str());

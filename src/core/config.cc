@@ -431,10 +431,10 @@ Status ReadApprovals(const Reader& r, const toml::table& t,
 Status ReadProxy(const Reader& r, const toml::table& t, ProxyConfig& p) {
   if (Status st = r.OnlyKeys(
           t,
-          {"enabled", "listen", "routes", "upstreams", "upstream_ca_file",
-           "ca_dir", "allow_private_hosts", "max_body_bytes",
-           "max_header_bytes", "upstream_timeout_ms", "idle_timeout_ms",
-           "request_timeout_ms", "max_connections"},
+          {"enabled", "listen", "public_url", "routes", "upstreams",
+           "upstream_ca_file", "ca_dir", "allow_private_hosts",
+           "max_body_bytes", "max_header_bytes", "upstream_timeout_ms",
+           "idle_timeout_ms", "request_timeout_ms", "max_connections"},
           "[proxy]");
       !st) {
     return st;
@@ -442,6 +442,7 @@ Status ReadProxy(const Reader& r, const toml::table& t, ProxyConfig& p) {
   for (Status st :
        {r.Get(t, "enabled", p.enabled, "proxy"),
         r.Get(t, "listen", p.listen, "proxy"),
+        r.Get(t, "public_url", p.public_url, "proxy"),
         r.Get(t, "routes", p.routes, "proxy"),
         r.Get(t, "upstream_ca_file", p.upstream_ca_file, "proxy"),
         r.Get(t, "ca_dir", p.ca_dir, "proxy"),

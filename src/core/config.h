@@ -190,6 +190,9 @@ struct UpstreamConfig {
 struct ProxyConfig {
   bool enabled = true;
   std::string listen = "127.0.0.1:8701";  // host:port; port 0 picks one
+  // How agents reach the proxy, as `tether run` is told (GET /v1/proxy);
+  // default http://<listen address>:<port>.
+  std::string public_url;
   // Route files (or directories of *.json).
   std::vector<std::string> routes = {"examples/routes"};
   std::vector<UpstreamConfig> upstreams;

@@ -1664,6 +1664,10 @@ std::uint16_t ProxyServer::port() const {
 
 const InterceptCa& ProxyServer::ca() const { return *impl_->ca; }
 
+std::vector<std::string> ProxyServer::hosts() const {
+  return impl_->routes->Hosts();
+}
+
 void ProxyServer::Shutdown() {
   if (impl_->stopping.exchange(true)) return;
   beast::error_code ec;

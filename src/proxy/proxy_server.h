@@ -29,6 +29,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "broker/broker.h"
 #include "core/config.h"
@@ -51,6 +52,8 @@ class ProxyServer {
 
   std::uint16_t port() const;
   const InterceptCa& ca() const;
+  // The hosts the route files name (their traffic is decided per request).
+  std::vector<std::string> hosts() const;
   // Stops accepting and closes every connection.
   void Shutdown();
 
