@@ -4,6 +4,7 @@
 #include <exception>
 #include <functional>
 
+#include "cli/agent_command.h"
 #include "cli/audit_command.h"
 #include "cli/client_command.h"
 #include "cli/dev_command.h"
@@ -19,6 +20,7 @@ int main(int argc, char** argv) {
   tether::cli::AddAuditCommands(app, run);
   tether::cli::AddServerCommand(app, run);
   tether::cli::AddClientCommands(app, run);
+  tether::cli::AddAgentCommands(app, run);
   tether::cli::AddDevCommands(app, run);
   try {
     app.parse(argc, argv);
