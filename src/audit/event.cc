@@ -7,26 +7,16 @@ namespace tether::audit {
 
 const std::vector<std::string_view>& KnownEventTypes() {
   static const std::vector<std::string_view> kTypes = {
-      "task.start",
-      "task.end",
-      "task.delegate",
-      "authz.decision",
-      "credential.grant",
-      "credential.revoke",
-      "approval.request",
-      "approval.decision",
-      "approval.use",
-      "approval.expire",
-      "revocation",
-      "proxy.request",
-      "tool.result",
-      "identity.reject",
-      "policy.reload",
-      "key.rotate",
-      "secret.put",
-      "token.create",
-      "audit.resume",
-      "audit.checkpoint.export"};
+      "task.start",       "task.end",
+      "task.delegate",    "authz.decision",
+      "credential.grant", "credential.revoke",
+      "approval.request", "approval.decision",
+      "approval.use",     "approval.expire",
+      "revocation",       "proxy.request",
+      "tool.result",      "identity.reject",
+      "policy.reload",    "key.rotate",
+      "secret.put",       "token.create",
+      "audit.resume",     "audit.checkpoint.export"};
   return kTypes;
 }
 

@@ -968,6 +968,11 @@ Result<ToolCall> MapToolCall(const json::object& in, Agent agent) {
       }
       ctx["git_force"] = force;
       ctx["git_delete"] = remove;
+      // A destination the hook cannot read (`git push`, --all, HEAD, a
+      // glob, an unset $VAR): policy may refuse or ask; the proxy sees it.
+      bool unknown = false;
+      for (const GitPush& q : call.pushes) unknown = unknown || q.unknown_ref;
+      ctx["git_ref_unknown"] = unknown;
     }
   } else if (t == "Read" || t == "Write" || t == "Edit" || t == "MultiEdit" ||
              t == "NotebookEdit" || t == "NotebookRead") {

@@ -288,6 +288,12 @@ class Session {
   enum class Outcome { kKeep, kClose };
   enum class Sent { kDone, kNoAnswer, kBroken };
 
+  // Feeds `parser` from the read-ahead buffer, reading more from `stream`
+  // as needed, until `done()`; the first error. `on_data` runs whenever
+  // bytes wait in the buffer.
+  template <typename Stream, typename Parser, typename Done, typename OnData>
+  beast::error_code Feed(Stream& stream, Parser& parser, Done done,
+                         OnData on_data);
   // Reads one request's header; false on EOF or error (any answer sent).
   template <typename Stream>
   bool ReadHead(Stream& stream, HeadParser& parser);
@@ -350,6 +356,30 @@ class Session {
   std::optional<broker::TaskCaller> last_caller_;
 };
 
+template <typename Stream, typename Parser, typename Done, typename OnData>
+beast::error_code Session::Feed(Stream& stream, Parser& parser, Done done,
+                                OnData on_data) {
+  beast::error_code ec;
+  while (!done()) {
+    if (buffer_.size() > 0) {
+      on_data();
+      std::size_t used = parser.put(buffer_.data(), ec);
+      buffer_.consume(used);
+      if (ec == http::error::need_more) {
+        ec = {};
+      } else if (ec) {
+        return ec;
+      }
+      if (done()) break;
+      if (used > 0) continue;
+    }
+    std::size_t n = stream.read_some(buffer_.prepare(kChunk), ec);
+    buffer_.commit(n);
+    if (ec) return ec;
+  }
+  return {};
+}
+
 template <typename Stream>
 bool Session::ReadHead(Stream& stream, HeadParser& parser) {
   parser.header_limit(
@@ -360,27 +390,14 @@ bool Session::ReadHead(Stream& stream, HeadParser& parser) {
   client_.set_deadline(std::nullopt);
   auto limit = std::chrono::milliseconds(s_.config.proxy.request_timeout_ms);
   bool started = false;
-  beast::error_code ec;
-  while (!parser.is_header_done()) {
-    if (buffer_.size() > 0) {
-      if (!started) {
-        client_.set_deadline(TimedSocket::clock::now() + limit);
-        started = true;
-      }
-      std::size_t used = parser.put(buffer_.data(), ec);
-      buffer_.consume(used);
-      if (ec == http::error::need_more) {
-        ec = {};
-      } else if (ec) {
-        break;
-      }
-      if (parser.is_header_done()) break;
-      if (used > 0) continue;
-    }
-    std::size_t n = stream.read_some(buffer_.prepare(kChunk), ec);
-    buffer_.commit(n);
-    if (ec) break;
-  }
+  beast::error_code ec = Feed(
+      stream, parser, [&] { return parser.is_header_done(); },
+      [&] {
+        if (!started) {
+          client_.set_deadline(TimedSocket::clock::now() + limit);
+          started = true;
+        }
+      });
   if (!ec) return true;
   if (!started) return false;  // a quiet keep-alive connection ending
   if (ec == asio::error::timed_out) {
@@ -406,23 +423,8 @@ bool Session::ReadHead(Stream& stream, HeadParser& parser) {
 
 template <typename Stream, typename Parser>
 bool Session::ReadBody(Stream& stream, Parser& parser, unsigned version) {
-  beast::error_code ec;
-  while (!parser.is_done()) {
-    if (buffer_.size() > 0) {
-      std::size_t used = parser.put(buffer_.data(), ec);
-      buffer_.consume(used);
-      if (ec == http::error::need_more) {
-        ec = {};
-      } else if (ec) {
-        break;
-      }
-      if (parser.is_done()) break;
-      if (used > 0) continue;
-    }
-    std::size_t n = stream.read_some(buffer_.prepare(kChunk), ec);
-    buffer_.commit(n);
-    if (ec) break;
-  }
+  beast::error_code ec = Feed(
+      stream, parser, [&] { return parser.is_done(); }, [] {});
   if (!ec) return true;
   if (ec == asio::error::eof || ec == asio::error::connection_reset) {
     return false;

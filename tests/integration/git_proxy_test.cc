@@ -2,18 +2,13 @@
 // behind nginx and fcgiwrap, over HTTPS with a test CA, requiring a Basic
 // password that only tether holds. The git client knows only HTTPS_PROXY
 // (with the task token), tether's CA and the repository's URL.
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <boost/json.hpp>
+#include <cstdlib>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
-#include <thread>
 
 #include <gtest/gtest.h>
 
+#include "tests/integration/git_server.h"
 #include "tests/integration/tether_server.h"
 #include "tests/support/run_command.h"
 
@@ -22,19 +17,7 @@ namespace {
 
 namespace json = boost::json;
 
-constexpr const char* kPassword = "upstream-git-password-tether-only-7f3a";
-
-int FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
+constexpr const char* kPassword = GitServer::kPassword;
 
 std::string Sh(const std::string& cmd) {
   CommandResult r = RunCommand(cmd);
@@ -42,37 +25,14 @@ std::string Sh(const std::string& cmd) {
   return r.output;
 }
 
-std::string Routes() {
-  return R"({"hosts": ["127.0.0.1"], "routes": [
-    {"method": "GET", "path": "/{owner}/{repo}/info/refs",
-     "action": "git.fetch", "resource": {"type": "Repo", "id": "{owner}/{repo}"}},
-    {"method": "POST", "path": "/{owner}/{repo}/git-upload-pack",
-     "action": "git.fetch", "resource": {"type": "Repo", "id": "{owner}/{repo}"}},
-    {"method": "POST", "path": "/{owner}/{repo}/git-receive-pack", "git": "receive-pack",
-     "action": "git.push", "resource": {"type": "Repo", "id": "{owner}/{repo}"}},
-    {"method": "*", "path": "/{rest*}",
-     "action": "http.request", "resource": {"type": "Host", "id": "127.0.0.1"}}]})";
-}
-
 class GitProxyTest : public ::testing::Test {
  protected:
   GitProxyTest()
-      : dir_(MakeTempDir("tether-git")),
-        git_port_(FreePort()),
-        server_("", "[proxy]\nlisten = \"127.0.0.1:0\"\nroutes = [\"" + dir_ +
-                        "/routes\"]\nallow_private_hosts = [\"127.0.0.1\"]\n"
-                        "upstream_ca_file = \"" +
-                        dir_ +
-                        "/ca.pem\"\n"
-                        // Far below the packs pushed here: they stream.
-                        "max_body_bytes = 1048576\n") {}
+      : dir_(MakeTempDir("tether-git-client")),
+        // Far below the packs pushed here: they stream.
+        server_("", git_.ProxyConfig("max_body_bytes = 1048576\n")) {}
 
   ~GitProxyTest() override {
-    if (nginx_started_) {
-      RunCommand("nginx -p " + dir_ + "/nginx -c " + dir_ +
-                 "/nginx/nginx.conf -s stop");
-    }
-    RunCommand("pkill -f 'fcgiwrap -s unix:" + dir_ + "/fcgi.sock'");
     std::error_code ec;
     if (std::getenv("TETHER_KEEP_TEST_DIRS") == nullptr) {
       std::filesystem::remove_all(dir_, ec);
@@ -80,68 +40,15 @@ class GitProxyTest : public ::testing::Test {
   }
 
   void SetUp() override {
-    namespace fs = std::filesystem;
-    fs::create_directories(dir_ + "/routes");
-    WriteText(dir_ + "/routes/git.json", Routes());
-    // A test CA and the git server's certificate for 127.0.0.1.
-    Sh("cd " + dir_ +
-       " && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 "
-       "-nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=git-test-ca "
-       "2>&1 && openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 "
-       "-nodes -keyout server.key -out server.csr -subj /CN=127.0.0.1 2>&1 "
-       "&& printf 'subjectAltName=IP:127.0.0.1\\n' > san.ext && openssl x509 "
-       "-req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out "
-       "server.pem -days 2 -extfile san.ext 2>&1");
-    // The repository, with one commit on main, accepting pushes.
-    Sh("cd " + dir_ +
-       " && mkdir -p repos/acme && git init -q --bare -b main "
-       "repos/acme/api.git && git -C repos/acme/api.git config "
-       "http.receivepack true && git init -q -b main seed && cd seed && git "
-       "-c user.name=t -c user.email=t@t commit -q --allow-empty -m first && "
-       "git push -q ../repos/acme/api.git main 2>&1");
-    std::string hash =
-        Sh("openssl passwd -apr1 '" + std::string(kPassword) + "'");
-    WriteText(dir_ + "/htpasswd", "git:" + hash);
-    Sh("fcgiwrap -s unix:" + dir_ + "/fcgi.sock >/dev/null 2>&1 & sleep 0.3");
-    fs::create_directories(dir_ + "/nginx/logs");
-    std::ostringstream conf;
-    conf << "user root;\nworker_processes 1;\npid " << dir_
-         << "/nginx/nginx.pid;\nerror_log " << dir_
-         << "/nginx/logs/error.log;\nevents { worker_connections 64; }\n"
-         << "http {\n  access_log off;\n  client_body_temp_path " << dir_
-         << "/nginx;\n  fastcgi_temp_path " << dir_
-         << "/nginx;\n  server {\n    listen 127.0.0.1:" << git_port_
-         << " ssl;\n    ssl_certificate " << dir_
-         << "/server.pem;\n    ssl_certificate_key " << dir_
-         << "/server.key;\n    client_max_body_size 0;\n"
-         << "    location / {\n      auth_basic \"git\";\n"
-         << "      auth_basic_user_file " << dir_ << "/htpasswd;\n"
-         << "      include /etc/nginx/fastcgi_params;\n"
-         << "      fastcgi_param SCRIPT_FILENAME "
-            "/usr/lib/git-core/git-http-backend;\n"
-         << "      fastcgi_param GIT_PROJECT_ROOT " << dir_ << "/repos;\n"
-         << "      fastcgi_param GIT_HTTP_EXPORT_ALL \"\";\n"
-         << "      fastcgi_param REMOTE_USER $remote_user;\n"
-         << "      fastcgi_param PATH_INFO $uri;\n"
-         << "      fastcgi_pass unix:" << dir_ << "/fcgi.sock;\n"
-         << "    }\n  }\n}\n";
-    WriteText(dir_ + "/nginx/nginx.conf", conf.str());
-    Sh("nginx -p " + dir_ + "/nginx -c " + dir_ + "/nginx/nginx.conf 2>&1");
-    nginx_started_ = true;
+    std::string error;
+    ASSERT_TRUE(git_.Start(&error)) << error;
     // The server: the git password is a secret bound to the git host.
     ASSERT_TRUE(server_.Start()) << server_.startup_output();
-    Reply put = server_.CallJson(
-        "PUT", "/v1/admin/secrets/git", server_.admin_token(),
-        json::value(json::object{
-            {"value", kPassword},
-            {"format", "basic"},
-            {"user", "git"},
-            {"bindings", json::array{json::object{{"host", "127.0.0.1"}}}}}));
+    Reply put = git_.StoreSecret(server_);
     ASSERT_EQ(put.status, 200) << put.body;
     std::tie(task_id_, token_) = server_.StartTask();
     ASSERT_FALSE(token_.empty());
-    remote_ =
-        "https://127.0.0.1:" + std::to_string(git_port_) + "/acme/api.git";
+    remote_ = git_.RepoUrl();
     std::string proxy = server_.proxy_url();
     // Only the proxy (with the task token as its password) and tether's CA.
     env_ = "env -i PATH=/usr/bin:/bin HOME=" + dir_ +
@@ -149,21 +56,16 @@ class GitProxyTest : public ::testing::Test {
            "HTTPS_PROXY=http://task:" +
            token_ + "@" + proxy.substr(7) + " GIT_SSL_CAINFO=" + server_.dir() +
            "/data/proxy-ca.pem ";
-    fs::create_directories(dir_ + "/home");
+    std::filesystem::create_directories(dir_ + "/home");
   }
 
   CommandResult Git(const std::string& args) {
     return RunCommand(env_ + "git " + args);
   }
-  std::string RemoteRef(const std::string& ref) {
-    CommandResult r = RunCommand(
-        "git -C " + dir_ + "/repos/acme/api.git rev-parse --verify -q " + ref);
-    return r.status == 0 ? r.output : "";
-  }
+  std::string RemoteRef(const std::string& ref) { return git_.Ref(ref); }
 
-  std::string dir_;
-  int git_port_;
-  bool nginx_started_ = false;
+  GitServer git_;
+  std::string dir_;  // the client's clone and home
   TetherServer server_;
   std::string task_id_, token_, remote_, env_;
 };
