@@ -673,6 +673,41 @@ HttpResponse Router::Route(const HttpRequest& req) {
     return JsonError(404, "not_found", "no such endpoint");
   }
 
+  // A task reads its own approvals (to wait for a person's decision), in
+  // brief: not who decided or the policies' text.
+  if (task && path.size() >= 2 && path[1] == "approvals" && path.size() <= 3) {
+    if (m != "GET") return method_not_allowed("GET");
+    auto brief = [](const json::object& a) {
+      json::object o;
+      for (const char* k :
+           {"id", "state", "action", "resource", "edge", "uses", "uses_allowed",
+            "created_at", "expires_at", "console_url"}) {
+        if (const json::value* v = a.if_contains(k)) o[k] = *v;
+      }
+      return o;
+    };
+    if (path.size() == 3) {
+      auto a = broker_.GetApproval(path[2]);
+      const json::value* owner = a ? a->if_contains("task") : nullptr;
+      const json::value* owner_id = owner && owner->is_object()
+                                        ? owner->get_object().if_contains("id")
+                                        : nullptr;
+      if (!a || !owner_id || !owner_id->is_string() ||
+          owner_id->get_string() != task->task_id) {
+        return JsonError(404, "not_found", "no such approval");
+      }
+      return Json(200, brief(*a));
+    }
+    std::string state = query->count("state") ? (*query)["state"] : "";
+    auto list = broker_.ListApprovals(state, task->task_id, 100, "");
+    if (!list) return FromError(list.error());
+    json::array out;
+    for (const json::value& a : list->at("approvals").as_array()) {
+      out.push_back(brief(a.as_object()));
+    }
+    return Json(200, json::object{{"approvals", std::move(out)}});
+  }
+
   // Operator endpoints.
   if (task) return Forbidden("a task token may not call this endpoint");
   if (!is_operator) return Forbidden("this endpoint is for operators");

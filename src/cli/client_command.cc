@@ -1,12 +1,14 @@
 #include "cli/client_command.h"
 
 #include <boost/json.hpp>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
 #include <iterator>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "cli/client.h"
@@ -39,7 +41,70 @@ struct ApprovalFlags {
   std::string id, state, task, reason;
   int limit = 100;
   int uses = 1;
+  int timeout = 3600;
 };
+
+// The state of approval `id` ("" if it cannot be read now).
+std::string ApprovalState(const Connection& c, const std::string& token,
+                          const std::string& id) {
+  auto a =
+      Fetch(c, token, "GET", "/v1/approvals/" + PercentEncode(id), nullptr);
+  if (!a || a->status != 200 || !a->body.is_object()) return "";
+  const json::value* s = a->body.get_object().if_contains("state");
+  return s && s->is_string() ? std::string(s->get_string()) : "";
+}
+
+// Waits until approval `id` is decided, or, with no id, until a task has
+// no pending approval left (a task token reads only its own). 0 when all
+// were approved, 2 when one was denied, 3 when one expired or time ran out.
+int WaitForApprovals(const Connection& conn, const ApprovalFlags& f) {
+  auto token =
+      Credential(conn, f.id.empty() ? As::kTask : As::kAnyOperatorOrTask);
+  if (!token) return Fail(token.error().message);
+  Connection c = conn;
+  c.timeout_ms = 30'000;
+  std::vector<std::string> ids;
+  if (!f.id.empty()) {
+    ids.push_back(f.id);
+  } else {
+    auto pending =
+        Fetch(c, *token, "GET", "/v1/approvals?state=pending", nullptr);
+    if (!pending) return Fail(pending.error().message);
+    if (pending->status != 200 || !pending->body.is_object()) {
+      return Fail("the server answered http " +
+                  std::to_string(pending->status));
+    }
+    for (const json::value& a :
+         pending->body.get_object().at("approvals").as_array()) {
+      ids.emplace_back(a.at("id").as_string());
+    }
+    if (ids.empty()) {
+      std::fprintf(stderr, "tether: no pending approvals\n");
+      return 0;
+    }
+  }
+  auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(f.timeout);
+  int rc = 0;
+  for (const std::string& id : ids) {
+    std::fprintf(stderr, "tether: waiting for approval %s\n", id.c_str());
+    std::string state;
+    while (true) {
+      state = ApprovalState(c, *token, id);
+      if (!state.empty() && state != "pending") break;
+      if (std::chrono::steady_clock::now() >= deadline) {
+        std::fprintf(stderr, "tether: approval %s: still pending\n",
+                     id.c_str());
+        return 3;
+      }
+      std::this_thread::sleep_for(std::chrono::seconds(2));
+    }
+    std::printf("%s %s\n", id.c_str(), state.c_str());
+    if (state == "denied") rc = 2;
+    if (state == "expired" && rc == 0) rc = 3;
+  }
+  return rc;
+}
 
 struct SecretFlags {
   std::string name, format, user, header, from_file;
@@ -266,6 +331,19 @@ void AddClientCommands(CLI::App& app, std::function<int()>& run) {
       return Call(*conn, As::kOperator, "POST",
                   "/v1/approvals/" + PercentEncode(ap->id) + "/deny", &body);
     };
+  });
+
+  CLI::App* ap_wait = approvals->add_subcommand(
+      "wait",
+      "wait until an approval is decided (with a task token and no id: every "
+      "pending approval of the task); exit 0 approved, 2 denied, 3 expired "
+      "or still pending at --timeout");
+  AddConnectionOptions(ap_wait, *conn);
+  ap_wait->add_option("id", ap->id, "approval id");
+  ap_wait->add_option("--timeout", ap->timeout, "seconds (default 3600)")
+      ->check(CLI::Range(1, 7 * 86400));
+  ap_wait->callback([&run, conn, ap] {
+    run = [conn, ap] { return WaitForApprovals(*conn, *ap); };
   });
 
   // tether secret

@@ -269,14 +269,20 @@ class AgentsTest : public ::testing::Test {
     return r;
   }
 
-  RunResult RunClaude(const std::string& name, const std::string& project,
-                      const std::vector<std::string>& extra_args = {}) {
+  // BaseEnv plus what Claude Code needs to talk only to the fake model.
+  Env ClaudeEnv(const std::string& name) {
     Env env = BaseEnv(name);
     env["ANTHROPIC_BASE_URL"] = model_url_;
     env["ANTHROPIC_API_KEY"] = kModelKey;
     env["CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC"] = "1";
     env["DISABLE_TELEMETRY"] = "1";
     env["CLAUDE_CODE_MAX_RETRIES"] = "0";
+    return env;
+  }
+
+  RunResult RunClaude(const std::string& name, const std::string& project,
+                      const std::vector<std::string>& extra_args = {}) {
+    Env env = ClaudeEnv(name);
     std::vector<std::string> cmd = {
         kClaude,          "-p",  "Push the change.", "--output-format", "json",
         "--allowedTools", "Bash"};
@@ -477,6 +483,78 @@ TEST_F(AgentsTest, ClaudeCodePushesToItsOwnNamespace) {
                    server_.admin_token());
   EXPECT_NE(results.body.find("\"agent\":\"claude-code\""), std::string::npos)
       << results.body;
+}
+
+TEST_F(AgentsTest, ClaudeCodeDefersAnApprovalAndResumesInTheSameTask) {
+  // Publishing waits for a release manager (tools-publish-needs-approval).
+  ASSERT_NO_FATAL_FAILURE(StartModel(Script({"echo npm publish > published"})));
+  std::string project = MakeProject("claude-defer");
+  InstallClaudeHooks(project);
+  // One task around both runs: the first defers the call, the script waits
+  // for the decision, the second resumes the same session.
+  std::string args = " --output-format json --allowedTools Bash";
+  std::string script =
+      "'" + kClaude + "' -p 'Publish it.'" + args +
+      " > run1.json && sid=$(sed -n "
+      "'s/.*\"session_id\":\"\\([^\"]*\\)\".*/\\1/p' run1.json) && '" +
+      TETHER_BIN + "' approvals wait --timeout 120 && '" + kClaude +
+      "' -p --resume \"$sid\"" + args + " > run2.json";
+  Child run;
+  ASSERT_TRUE(run.Start(
+      {"timeout", "-k", "10", "180", TETHER_BIN, "run", "--repo", "acme/api",
+       "--keep-env", "ANTHROPIC_API_KEY", "--", "sh", "-c", script},
+      ClaudeEnv("claude-defer"), project, dir_ + "/defer.out",
+      dir_ + "/defer.err"));
+  // The approval the deferred call raised.
+  std::string task_id, approval_id;
+  for (int i = 0; i < 1200 && approval_id.empty(); ++i) {
+    if (task_id.empty()) task_id = TaskIdFrom(ReadText(dir_ + "/defer.err"));
+    if (!task_id.empty()) {
+      Reply list =
+          server_.Call("GET", "/v1/approvals?state=pending&task=" + task_id,
+                       server_.admin_token());
+      if (list.json.is_object() &&
+          !list.json.at("approvals").as_array().empty()) {
+        approval_id = std::string(
+            list.json.at("approvals").as_array()[0].at("id").as_string());
+        break;
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_FALSE(approval_id.empty()) << ReadText(dir_ + "/defer.err");
+  EXPECT_FALSE(fs::exists(project + "/published"));
+  Reply shown = server_.Call("GET", "/v1/approvals/" + approval_id,
+                             server_.admin_token());
+  EXPECT_EQ(shown.Field("/edge"), "hook");
+  EXPECT_EQ(shown.Field("/context/command"), "echo npm publish > published");
+
+  std::string approver =
+      server_.OperatorToken("rel", "approver", {"release-managers"});
+  Reply ok = server_.CallJson(
+      "POST", "/v1/approvals/" + approval_id + "/approve", approver,
+      json::value(json::object{{"reason", "release 1.2"}}));
+  ASSERT_EQ(ok.status, 200) << ok.body;
+
+  EXPECT_EQ(run.Wait(200), 0) << ReadText(dir_ + "/defer.err");
+  std::string first = ReadText(project + "/run1.json");
+  EXPECT_NE(first.find("tool_deferred"), std::string::npos) << first;
+  // The resumed run ran the call under the approval, in the same task.
+  EXPECT_TRUE(fs::exists(project + "/published"))
+      << ReadText(project + "/run2.json") << ReadText(dir_ + "/defer.err");
+  std::vector<json::object> events = Decisions(task_id);
+  const json::object* allowed = nullptr;
+  for (const json::object& e : events) {
+    if (Str(e.if_contains("decision")) == "allow" &&
+        Str(e.if_contains("approval_id")) == approval_id) {
+      allowed = &e;
+    }
+  }
+  EXPECT_NE(allowed, nullptr) << Dump(events);
+  Reply used =
+      server_.Call("GET", "/v1/audit?task=" + task_id + "&type=approval.use",
+                   server_.admin_token());
+  EXPECT_NE(used.body.find(approval_id), std::string::npos) << used.body;
 }
 
 TEST_F(AgentsTest, ClaudeCodeWithoutHooksIsStillHeldByTheProxy) {
