@@ -1009,6 +1009,7 @@ struct Verdict {
   std::string decision;  // allow | deny | approval_required
   std::string reason;
   std::string approval_url;
+  bool failed = false;  // tether could not be asked or did not answer
 };
 
 Verdict Ask(const Connection& conn, const std::string& token,
@@ -1034,10 +1035,12 @@ Verdict Ask(const Connection& conn, const std::string& token,
         {"context", ctx},
         {"via", "hook"}};
     auto a = Fetch(c, token, "POST", "/v1/authorize", &body);
-    if (!a)
-      return {"deny", "tether could not be asked: " + a.error().message, ""};
+    if (!a) {
+      return {"deny", "tether could not be asked: " + a.error().message, "",
+              true};
+    }
     if (a->status != 200 || !a->body.is_object()) {
-      return {"deny", "tether refused the request: " + ErrorText(*a), ""};
+      return {"deny", "tether refused the request: " + ErrorText(*a), "", true};
     }
     const json::object& d = a->body.get_object();
     std::string decision = JsonString(d, "decision");
@@ -1164,6 +1167,7 @@ int RunHook(Agent agent, const HookFlags& f, const Connection& conn) {
   auto call = MapToolCall(in, agent);
   if (!call) return HookFailure(agent, event, call.error().message);
   Verdict v = Ask(conn, *token, *call, f);
+  if (v.failed) return HookFailure(agent, event, v.reason);
   bool interactive = f.mode == "interactive" ||
                      (f.mode.empty() && Env("CLAUDE_CODE_ENTRYPOINT") == "cli");
   PrintPreToolUse(agent, event, v, interactive);

@@ -27,6 +27,7 @@
 
 #include "tests/integration/git_server.h"
 #include "tests/integration/tether_server.h"
+#include "tests/support/http_test_server.h"
 #include "tests/support/run_command.h"
 
 namespace tether::testing {
@@ -662,6 +663,8 @@ TEST_F(AgentsTest, CodexHookDeniesMainAndAllowsItsOwnNamespace) {
 TEST_F(AgentsTest, RunEndsTheTaskPassesTheStatusAndScrubsCredentials) {
   Env env = BaseEnv("run");
   env["GITHUB_TOKEN"] = "ghp_standing0credential0of0the0runner";
+  WriteText(env["HOME"] + "/.git-credentials",
+            "https://x:ghp_file0credential@github.com\n");
   std::string seen = dir_ + "/seen";
   RunResult r = RunTether("run", {"--repo", "acme/api"},
                           {"sh", "-c",
@@ -671,6 +674,9 @@ TEST_F(AgentsTest, RunEndsTheTaskPassesTheStatusAndScrubsCredentials) {
   EXPECT_EQ(r.status, 7) << r.err;
   ASSERT_FALSE(r.task_id.empty()) << r.err;
 
+  // A credential file the command could still read is named.
+  EXPECT_NE(r.err.find(env["HOME"] + "/.git-credentials"), std::string::npos)
+      << r.err;
   // The runner's credential never reached the command, and it says so.
   std::string child_env = ReadText(seen + ".env");
   ASSERT_FALSE(child_env.empty());
@@ -842,6 +848,132 @@ TEST_F(AgentsTest, GitGetsTheTaskTokenOnlyFromTheCredentialHelper) {
   // And the task token for a routed host over https.
   CommandResult routed = credential("get", git_host + "\n");
   EXPECT_EQ(routed.output, "username=tether-task\npassword=" + token + "\n");
+}
+
+TEST_F(AgentsTest, RunTakesGitHubActionsIdToken) {
+  // GitHub Actions' id-token endpoint, standing in: it hands out a token of
+  // the test issuer for the audience asked.
+  std::string identity = server_.IdentityToken();
+  HttpTestServer actions([&](int, const RecordedRequest&) {
+    return CannedResponse{200, "application/json",
+                          "{\"value\":\"" + identity + "\"}"};
+  });
+  Env env = BaseEnv("actions");
+  env.erase("TETHER_IDENTITY_TOKEN");
+  env["ACTIONS_ID_TOKEN_REQUEST_URL"] = actions.url("/token?api-version=2.0");
+  env["ACTIONS_ID_TOKEN_REQUEST_TOKEN"] = "actions-runtime-bearer-0001";
+  RunResult r =
+      RunTether("actions", {"--repo", "acme/api", "--audience", "tether"},
+                {"sh", "-c", "env > " + dir_ + "/actions.env"}, env, dir_);
+  EXPECT_EQ(r.status, 0) << r.err;
+  ASSERT_FALSE(r.task_id.empty()) << r.err;
+  std::vector<RecordedRequest> asked = actions.requests();
+  ASSERT_EQ(asked.size(), 1u);
+  EXPECT_NE(asked[0].target.find("audience=tether"), std::string::npos)
+      << asked[0].target;
+  std::string auth;
+  for (const auto& [k, v] : asked[0].headers) {
+    if (k == "Authorization" || k == "authorization") auth = v;
+  }
+  EXPECT_EQ(auth, "Bearer actions-runtime-bearer-0001");
+  // The task belongs to the workload; the runner's variables stay behind.
+  Reply task =
+      server_.Call("GET", "/v1/tasks/" + r.task_id, server_.admin_token());
+  EXPECT_NE(task.body.find("repo:acme/api"), std::string::npos) << task.body;
+  std::string child_env = ReadText(dir_ + "/actions.env");
+  EXPECT_EQ(child_env.find("ACTIONS_ID_TOKEN_REQUEST"), std::string::npos)
+      << child_env;
+  EXPECT_EQ(child_env.find(identity), std::string::npos);
+}
+
+// ---------------------------------------------------------------------------
+// The hook adapters by themselves
+
+TEST_F(AgentsTest, HooksDescribeEachKindOfToolCall) {
+  std::string calls[] = {
+      R"({"hook_event_name":"PreToolUse","session_id":"s-1","tool_name":"Read","tool_input":{"file_path":"/srv/app/.env"}})",
+      R"({"hook_event_name":"PreToolUse","session_id":"s-1","tool_name":"WebFetch","tool_input":{"url":"https://Docs.Example.COM/a?b=1","prompt":"x"}})",
+      R"({"hook_event_name":"PreToolUse","session_id":"s-1","tool_name":"mcp__github__create_issue","tool_input":{"repo":"acme/api","title":"t"}})",
+      R"({"hook_event_name":"PreToolUse","session_id":"s-1","tool_name":"Bash","tool_input":{"command":"git -C . push --force origin 'HEAD:refs/heads/release/1.0'"}})"};
+  std::string script;
+  int n = 0;
+  for (const std::string& c : calls) {
+    std::string file = dir_ + "/call" + std::to_string(n++) + ".json";
+    WriteText(file, c);
+    script += "'" + std::string(TETHER_BIN) + "' hook claude-code < " + file +
+              " >> " + dir_ + "/hook.out; ";
+  }
+  RunResult r = RunTether("hooks", {"--repo", "acme/api"}, {"sh", "-c", script},
+                          BaseEnv("hooks"), dir_);
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::vector<json::object> events = Decisions(r.task_id);
+  auto context = [&](const std::string& tool) -> json::object {
+    for (const json::object& e : events) {
+      if (Str(e.if_contains("resource")) == "Tool::\"" + tool + "\"") {
+        const json::value* d = e.if_contains("detail");
+        const json::value* c = d && d->is_object()
+                                   ? d->get_object().if_contains("context")
+                                   : nullptr;
+        if (c && c->is_object()) return c->get_object();
+      }
+    }
+    return {};
+  };
+  json::object read = context("Read");
+  EXPECT_EQ(Str(read.if_contains("file")), "/srv/app/.env") << Dump(events);
+  EXPECT_EQ(Str(read.if_contains("edge")), "hook");
+  EXPECT_EQ(Str(read.if_contains("session")), "s-1");
+  json::object fetch = context("WebFetch");
+  EXPECT_EQ(Str(fetch.if_contains("url_host")), "docs.example.com");
+  json::object mcp = context("mcp__github__create_issue");
+  EXPECT_EQ(Str(mcp.if_contains("mcp_server")), "github");
+  EXPECT_EQ(Str(mcp.if_contains("mcp_tool")), "create_issue");
+  ASSERT_TRUE(mcp.contains("arguments")) << Dump(events);
+  EXPECT_EQ(Str(mcp.at("arguments").get_object().if_contains("repo")),
+            "acme/api");
+  json::object push = context("Bash");
+  EXPECT_EQ(Str(push.if_contains("ref")), "refs/heads/release/1.0");
+  EXPECT_TRUE(push.contains("git_force") && push.at("git_force").as_bool());
+  // Three allowed (nothing printed for them is a deny) and one denied.
+  std::string out = ReadText(dir_ + "/hook.out");
+  std::size_t denies = 0;
+  for (std::size_t at = out.find("\"deny\""); at != std::string::npos;
+       at = out.find("\"deny\"", at + 1)) {
+    ++denies;
+  }
+  EXPECT_EQ(denies, 1u) << out;
+}
+
+TEST_F(AgentsTest, HooksFailClosed) {
+  std::string call =
+      R"({"hook_event_name":"PreToolUse","tool_name":"Bash","tool_input":{"command":"ls"}})";
+  WriteText(dir_ + "/call.json", call);
+  auto hook = [&](const std::string& agent, const std::string& env_prefix,
+                  const std::string& input) {
+    return RunCommand(env_prefix + " '" + std::string(TETHER_BIN) + "' hook " +
+                      agent + " < " + input + " 2>/dev/null");
+  };
+  // Nothing listens on port 9 of localhost: tether cannot be asked.
+  std::string unreachable =
+      "env -i PATH=/usr/bin:/bin TETHER_URL=http://127.0.0.1:9 "
+      "TETHER_TASK_TOKEN=eyJhbGciOiJFZERTQSJ9.e30.sig";
+  for (const std::string agent : {"claude-code", "codex"}) {
+    CommandResult down = hook(agent, unreachable, dir_ + "/call.json");
+    EXPECT_EQ(down.status, 2) << down.output;
+    EXPECT_NE(down.output.find("\"permissionDecision\":\"deny\""),
+              std::string::npos)
+        << down.output;
+    // No task token at all.
+    CommandResult none =
+        hook(agent, "env -i PATH=/usr/bin:/bin", dir_ + "/call.json");
+    EXPECT_EQ(none.status, 2) << none.output;
+    EXPECT_NE(none.output.find("deny"), std::string::npos) << none.output;
+    // Input that is not a tool call.
+    WriteText(dir_ + "/bad.json", "{\"hook_event_name\":\"PreToolUse\"");
+    CommandResult bad = hook(agent, unreachable, dir_ + "/bad.json");
+    EXPECT_EQ(bad.status, 2) << bad.output;
+    EXPECT_NE(bad.output.find("deny"), std::string::npos) << bad.output;
+  }
 }
 
 }  // namespace
