@@ -26,6 +26,7 @@
 #include "core/files.h"
 #include "core/json.h"
 #include "core/text.h"
+#include "hooks/tool_calls.h"
 #include "net/http_client.h"
 
 extern char** environ;
@@ -35,6 +36,12 @@ namespace {
 
 namespace json = boost::json;
 namespace fs = std::filesystem;
+using hooks::Agent;
+using hooks::GitPush;
+using hooks::JsonString;
+using hooks::MapToolCall;
+using hooks::ToolCall;
+using hooks::UrlHost;
 
 // `text` split at `sep`, without empty pieces.
 std::vector<std::string> SplitList(const std::string& text, char sep) {
@@ -77,13 +84,6 @@ std::string ShellQuote(const std::string& s) {
     }
   }
   return out + "'";
-}
-
-// The host of an http(s) URL, lower-case, without port or brackets.
-std::string UrlHost(std::string_view url) {
-  auto u = net::ParseHttpUrl(url);
-  if (!u) return "";
-  return AsciiLower(u->host);
 }
 
 // "tid" from a task token's claims (read, not verified: the server does).
@@ -374,7 +374,9 @@ int RunCommand(RunFlags& f) {
   }
   auto starter = StartingToken(f);
   if (!starter) return Fail(starter.error().message);
-  json::object b{{"repo", repo}, {"lease_seconds", f.lease}};
+  // A lease cannot outlast the task.
+  std::int64_t lease = f.ttl > 0 ? std::min(f.lease, f.ttl) : f.lease;
+  json::object b{{"repo", repo}, {"lease_seconds", lease}};
   if (!f.ticket.empty()) b["ticket"] = json::object{{"id", f.ticket}};
   if (!f.environment.empty()) b["environment"] = f.environment;
   if (!f.intent.empty()) b["intent"] = f.intent;
@@ -406,7 +408,7 @@ int RunCommand(RunFlags& f) {
                    "within %lld s\n",
                    task_id.c_str(),
                    r ? ErrorText(*r).c_str() : r.error().message.c_str(),
-                   static_cast<long long>(f.lease));
+                   static_cast<long long>(lease));
     }
   };
   auto proxy = Fetch(conn, token, "GET", "/v1/proxy", nullptr);
@@ -606,7 +608,7 @@ int RunCommand(RunFlags& f) {
     ::_exit(127);
   }
   using clock = std::chrono::steady_clock;
-  auto every = std::chrono::seconds(std::max<std::int64_t>(1, f.lease / 3));
+  auto every = std::chrono::seconds(std::max<std::int64_t>(1, lease / 3));
   auto next_beat = clock::now() + every;
   int status = 0;
   bool done = false;
@@ -730,280 +732,12 @@ int GitCredential(const std::string& op, bool block) {
 // ---------------------------------------------------------------------------
 // tether hook claude-code | codex
 
-enum class Agent { kClaude, kCodex };
-
 struct HookFlags {
   bool install = false;
   std::string project, settings, codex_home;
   std::string mode;  // "", interactive, non-interactive
   int timeout_seconds = 30;
 };
-
-// Shell words of a command line (quotes and backslashes as sh reads them),
-// split into simple commands at ; & | && || and newlines. Enough to find a
-// `git push` and its arguments; the proxy decides what is really pushed.
-std::vector<std::vector<std::string>> SimpleCommands(std::string_view cmd) {
-  std::vector<std::vector<std::string>> out(1);
-  std::string word;
-  bool in_word = false;
-  auto flush = [&] {
-    if (in_word) out.back().push_back(word);
-    word.clear();
-    in_word = false;
-  };
-  for (std::size_t i = 0; i < cmd.size(); ++i) {
-    char c = cmd[i];
-    if (c == '\'') {
-      std::size_t end = cmd.find('\'', i + 1);
-      if (end == std::string_view::npos) end = cmd.size();
-      word += cmd.substr(i + 1, end - i - 1);
-      in_word = true;
-      i = end;
-    } else if (c == '"') {
-      in_word = true;
-      for (++i; i < cmd.size() && cmd[i] != '"'; ++i) {
-        if (cmd[i] == '\\' && i + 1 < cmd.size()) ++i;
-        word += cmd[i];
-      }
-    } else if (c == '\\' && i + 1 < cmd.size()) {
-      word += cmd[++i];
-      in_word = true;
-    } else if (c == ' ' || c == '\t') {
-      flush();
-    } else if (c == ';' || c == '&' || c == '|' || c == '\n' || c == '(' ||
-               c == ')') {
-      flush();
-      if (!out.back().empty()) out.emplace_back();
-    } else {
-      word += c;
-      in_word = true;
-    }
-  }
-  flush();
-  if (out.back().empty()) out.pop_back();
-  return out;
-}
-
-// $NAME and ${NAME} from the environment the tool will run with (the
-// hook's own); false if one is unset.
-bool ExpandVars(std::string& s) {
-  std::string out;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] != '$') {
-      out += s[i];
-      continue;
-    }
-    std::size_t start = i + 1;
-    bool braced = start < s.size() && s[start] == '{';
-    if (braced) ++start;
-    std::size_t end = start;
-    while (end < s.size() &&
-           (std::isalnum(static_cast<unsigned char>(s[end])) || s[end] == '_'))
-      ++end;
-    if (end == start) return false;
-    const char* v = std::getenv(s.substr(start, end - start).c_str());
-    if (!v) return false;
-    out += v;
-    if (braced) {
-      if (end >= s.size() || s[end] != '}') return false;
-      ++end;
-    }
-    i = end - 1;
-  }
-  s = out;
-  return true;
-}
-
-struct GitPush {
-  std::string remote;
-  std::vector<std::string> refs;  // canonical destination refs, as known
-  bool unknown_ref = false;       // some destination could not be read
-  bool force = false, remove = false;
-};
-
-// The `git push` commands in a shell command line.
-std::vector<GitPush> FindGitPushes(std::string_view command) {
-  std::vector<GitPush> pushes;
-  for (const auto& words : SimpleCommands(command)) {
-    std::size_t i = 0;
-    while (i < words.size() && words[i].find('=') != std::string::npos &&
-           words[i].find('/') == std::string::npos) {
-      ++i;  // VAR=value prefixes
-    }
-    if (i < words.size() && (words[i] == "env" || words[i] == "command" ||
-                             words[i] == "exec" || words[i] == "sudo")) {
-      ++i;
-    }
-    if (i >= words.size()) continue;
-    std::string prog = words[i];
-    if (prog != "git" && prog.size() > 4 &&
-        prog.compare(prog.size() - 4, 4, "/git") == 0) {
-      prog = "git";
-    }
-    if (prog != "git") continue;
-    ++i;
-    // git's own options before the subcommand.
-    while (i < words.size() && !words[i].empty() && words[i][0] == '-') {
-      if (words[i] == "-C" || words[i] == "-c" || words[i] == "--git-dir" ||
-          words[i] == "--work-tree" || words[i] == "--namespace") {
-        ++i;
-      }
-      ++i;
-    }
-    if (i >= words.size() || words[i] != "push") continue;
-    GitPush p;
-    std::vector<std::string> positional;
-    for (++i; i < words.size(); ++i) {
-      const std::string& w = words[i];
-      if (w == "--") continue;
-      if (!w.empty() && w[0] == '-') {
-        if (w == "-f" || w == "--force" ||
-            w.rfind("--force-with-lease", 0) == 0)
-          p.force = true;
-        if (w == "-d" || w == "--delete") p.remove = true;
-        if (w == "--all" || w == "--mirror" || w == "--tags" ||
-            w == "--branches") {
-          p.unknown_ref = true;
-        }
-        if (w == "-o" || w == "--push-option" || w == "--repo" ||
-            w == "--receive-pack" || w == "--exec") {
-          ++i;
-        }
-        continue;
-      }
-      positional.push_back(w);
-    }
-    if (!positional.empty()) p.remote = positional[0];
-    if (positional.size() < 2) p.unknown_ref = true;
-    for (std::size_t k = 1; k < positional.size(); ++k) {
-      std::string spec = positional[k];
-      if (!spec.empty() && spec[0] == '+') {
-        p.force = true;
-        spec.erase(0, 1);
-      }
-      std::size_t colon = spec.find(':');
-      std::string dst =
-          colon == std::string::npos ? spec : spec.substr(colon + 1);
-      if (colon != std::string::npos && colon == 0) p.remove = true;
-      if (!ExpandVars(dst) || dst.empty() || dst == "HEAD" ||
-          dst.find('*') != std::string::npos) {
-        p.unknown_ref = true;
-        continue;
-      }
-      if (dst.rfind("refs/", 0) != 0) dst = "refs/heads/" + dst;
-      auto canonical = CanonicalRef(dst);
-      if (!canonical) {
-        p.unknown_ref = true;
-        continue;
-      }
-      p.refs.push_back(*canonical);
-    }
-    pushes.push_back(std::move(p));
-  }
-  return pushes;
-}
-
-std::string JsonString(const json::object& o, std::string_view key) {
-  const json::value* v = o.if_contains(key);
-  return v && v->is_string() ? std::string(v->get_string()) : "";
-}
-
-// The file paths an apply_patch input touches.
-json::array PatchFiles(std::string_view patch) {
-  json::array files;
-  for (std::string_view marker : {"*** Add File: ", "*** Update File: ",
-                                  "*** Delete File: ", "*** Move to: "}) {
-    for (std::size_t at = patch.find(marker); at != std::string_view::npos;
-         at = patch.find(marker, at + 1)) {
-      std::size_t start = at + marker.size();
-      std::size_t end = patch.find('\n', start);
-      files.emplace_back(patch.substr(start, end == std::string_view::npos
-                                                 ? std::string_view::npos
-                                                 : end - start));
-    }
-  }
-  return files;
-}
-
-// What one tool call is, for the authorizer: the Tool resource and the
-// context (docs/agents.md, "What a hook asks").
-struct ToolCall {
-  std::string tool;
-  json::object context;
-  std::vector<GitPush> pushes;
-};
-
-Result<ToolCall> MapToolCall(const json::object& in, Agent agent) {
-  ToolCall call;
-  call.tool = JsonString(in, "tool_name");
-  if (call.tool.empty() || call.tool.size() > 256) {
-    return MakeError("invalid_input", "the hook input names no tool");
-  }
-  const json::value* iv = in.if_contains("tool_input");
-  json::object input;
-  if (iv && iv->is_object()) input = iv->get_object();
-  json::object& ctx = call.context;
-  ctx["tool"] = call.tool;
-  ctx["agent"] = agent == Agent::kClaude ? "claude-code" : "codex";
-  if (std::string s = JsonString(in, "session_id"); !s.empty())
-    ctx["session"] = s;
-  const std::string& t = call.tool;
-  auto limited = [](const std::string& s) {
-    return s.size() > 16 * 1024 ? s.substr(0, 16 * 1024) : s;
-  };
-  if (t == "Bash" || t == "exec_command" || t == "shell" ||
-      t == "local_shell") {
-    std::string command = JsonString(input, "command");
-    if (command.empty()) command = JsonString(input, "cmd");
-    ctx["command"] = limited(command);
-    call.pushes = FindGitPushes(command);
-    if (!call.pushes.empty()) {
-      ctx["git_push"] = true;
-      const GitPush& p = call.pushes.front();
-      if (!p.remote.empty()) ctx["git_remote"] = p.remote;
-      bool force = false, remove = false;
-      for (const GitPush& q : call.pushes) {
-        force = force || q.force;
-        remove = remove || q.remove;
-      }
-      ctx["git_force"] = force;
-      ctx["git_delete"] = remove;
-      // A destination the hook cannot read (`git push`, --all, HEAD, a
-      // glob, an unset $VAR): policy may refuse or ask; the proxy sees it.
-      bool unknown = false;
-      for (const GitPush& q : call.pushes) unknown = unknown || q.unknown_ref;
-      ctx["git_ref_unknown"] = unknown;
-    }
-  } else if (t == "Read" || t == "Write" || t == "Edit" || t == "MultiEdit" ||
-             t == "NotebookEdit" || t == "NotebookRead") {
-    std::string file = JsonString(input, "file_path");
-    if (file.empty()) file = JsonString(input, "notebook_path");
-    ctx["file"] = file;
-  } else if (t == "apply_patch") {
-    std::string patch = JsonString(input, "command");
-    if (patch.empty()) patch = JsonString(input, "input");
-    json::array files = PatchFiles(patch);
-    if (!files.empty()) ctx["file"] = files.front();
-    ctx["files"] = std::move(files);
-  } else if (t == "WebFetch") {
-    std::string url = JsonString(input, "url");
-    ctx["url"] = limited(url);
-    ctx["url_host"] = UrlHost(url);
-  } else if (t == "WebSearch") {
-    ctx["search"] = limited(JsonString(input, "query"));
-  } else if (t.rfind("mcp__", 0) == 0) {
-    std::size_t sep = t.find("__", 5);
-    ctx["mcp_server"] =
-        t.substr(5, sep == std::string::npos ? std::string::npos : sep - 5);
-    ctx["mcp_tool"] = sep == std::string::npos ? "" : t.substr(sep + 2);
-    std::string args = SerializeJson(input);
-    if (args.size() <= 16 * 1024) ctx["arguments"] = input;
-  } else {
-    std::string args = SerializeJson(input);
-    if (args.size() <= 16 * 1024) ctx["input"] = input;
-  }
-  return call;
-}
 
 struct Verdict {
   std::string decision;  // allow | deny | approval_required
