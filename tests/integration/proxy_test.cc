@@ -2,6 +2,7 @@
 // client, a recording upstream standing in for the API. Every call is
 // decided before it leaves; the real credential is injected upstream and
 // never reaches the agent.
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -422,6 +423,103 @@ TEST_F(ProxyTest, ObfuscatedFramingHostMismatchAndHugeHeadersAreRefused) {
       Curl("-H 'X-Big: " + big + "' " + Url("/repos/acme/api/pulls/1"));
   EXPECT_EQ(Status(huge), "431") << huge.output.substr(0, 200);
   EXPECT_TRUE(upstream_.requests().empty());
+}
+
+// A tunnel policy allows is spliced through unread, and ends within
+// seconds of its task being revoked, even while it is quiet.
+TEST(BlindTunnelTest, ARevokedTaskLosesItsOpenTunnel) {
+  // The examples plus a permit for a tunnel to 127.0.0.2 (a loopback
+  // address no route names).
+  std::string policies = MakeTempDir("tether-tunnel-policies");
+  for (const auto& f : std::filesystem::directory_iterator(
+           std::string(TETHER_SOURCE_DIR) + "/examples/policies")) {
+    if (f.path().extension() == ".cedar") {
+      std::filesystem::copy_file(f.path(),
+                                 policies + "/" + f.path().filename().string());
+    }
+  }
+  WriteText(policies + "/99-tunnel.cedar",
+            "@id(\"test-tunnel\")\npermit (principal is Task, action == "
+            "Action::\"http.connect\", "
+            "resource == Host::\"127.0.0.2\");\n");
+  TetherServer server("",
+                      "[proxy]\nlisten = \"127.0.0.1:0\"\nroutes = [\"" +
+                          std::string(TETHER_SOURCE_DIR) +
+                          "/examples/routes\"]\nallow_private_hosts = "
+                          "[\"127.0.0.2\"]\n",
+                      policies);
+  ASSERT_TRUE(server.Start()) << server.startup_output();
+  auto [task_id, token] = server.StartTask();
+  ASSERT_FALSE(token.empty());
+
+  // An echo server on 127.0.0.2.
+  int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  ::inet_pton(AF_INET, "127.0.0.2", &a.sin_addr);
+  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::listen(listener, 4), 0);
+  socklen_t len = sizeof a;
+  ::getsockname(listener, reinterpret_cast<sockaddr*>(&a), &len);
+  int echo_port = ntohs(a.sin_port);
+  std::thread echo([listener] {
+    int c = ::accept(listener, nullptr, nullptr);
+    if (c < 0) return;
+    char buf[256];
+    ssize_t n;
+    while ((n = ::recv(c, buf, sizeof buf, 0)) > 0) ::send(c, buf, n, 0);
+    ::close(c);
+  });
+
+  std::string hostport = server.proxy_url().substr(7);
+  int proxy_port = std::stoi(hostport.substr(hostport.rfind(':') + 1));
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in p{};
+  p.sin_family = AF_INET;
+  p.sin_port = htons(static_cast<std::uint16_t>(proxy_port));
+  p.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&p), sizeof p), 0);
+  std::string basic = Base64UrlEncode("x:" + token);
+  for (char& c : basic) {
+    if (c == '-') c = '+';
+    if (c == '_') c = '/';
+  }
+  while (basic.size() % 4) basic += '=';
+  std::string connect =
+      "CONNECT 127.0.0.2:" + std::to_string(echo_port) +
+      " HTTP/1.1\r\nHost: 127.0.0.2:" + std::to_string(echo_port) +
+      "\r\nProxy-Authorization: Basic " + basic + "\r\n\r\n";
+  ASSERT_EQ(::send(fd, connect.data(), connect.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(connect.size()));
+  auto read_some = [&](int timeout_ms) {
+    pollfd pf{fd, POLLIN, 0};
+    if (::poll(&pf, 1, timeout_ms) <= 0) return std::string("<timeout>");
+    char buf[1024];
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    return n <= 0 ? std::string() : std::string(buf, n);
+  };
+  std::string answer = read_some(5000);
+  ASSERT_EQ(answer.rfind("HTTP/1.1 200", 0), 0u) << answer;
+  // Spliced both ways, unread.
+  ASSERT_EQ(::send(fd, "ping", 4, MSG_NOSIGNAL), 4);
+  EXPECT_EQ(read_some(5000), "ping");
+
+  // Revoked while the tunnel is quiet: it is closed within seconds.
+  Reply revoked =
+      server.CallJson("POST", "/v1/revocations", server.admin_token(),
+                      json::value(json::object{{"task", task_id}}));
+  ASSERT_EQ(revoked.status, 201) << revoked.body;
+  auto started = std::chrono::steady_clock::now();
+  std::string after = read_some(10000);
+  EXPECT_EQ(after, "") << "the tunnel stayed open: " << after;
+  EXPECT_LT(std::chrono::steady_clock::now() - started,
+            std::chrono::seconds(5));
+  ::close(fd);
+  ::shutdown(listener, SHUT_RDWR);
+  ::close(listener);
+  echo.join();
+  std::error_code ec;
+  std::filesystem::remove_all(policies, ec);
 }
 
 }  // namespace
