@@ -237,8 +237,9 @@ struct Target {
 }  // namespace
 
 // A connection to an upstream, kept open across the requests of one client
-// connection when the upstream allows (never shared between clients, so no
-// state on it crosses from one task to another).
+// connection when the upstream allows, for the same task only (never
+// shared between clients or tasks, so no state on it crosses from one task
+// to another).
 struct UpstreamConn {
   UpstreamConn(const asio::any_io_executor& ex, std::chrono::milliseconds t)
       : socket(ex), io(socket, t) {}
@@ -895,7 +896,11 @@ void Session::DropUpstream() {
 
 Result<UpstreamConn*> Session::Connect(Plan& plan, bool fresh) {
   const Target& t = plan.target;
-  std::string key = (t.tls ? "https|" : "http|") + t.host + "|" + t.port;
+  // Kept per place and per task: requests of two tasks on one client
+  // connection never share an upstream connection (or anything the
+  // upstream ties to it).
+  std::string key = (t.tls ? "https|" : "http|") + t.host + "|" + t.port + "|" +
+                    plan.call.task_id;
   if (up_ && !fresh && up_->key == key) {
     // Still open? Anything readable on an idle connection (a close, or
     // bytes nobody asked for) retires it.
