@@ -22,6 +22,8 @@
 #include <thread>
 #include <vector>
 
+#include "net/listen.h"
+
 namespace tether::api {
 namespace {
 
@@ -457,22 +459,8 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Listen(
           std::string("cannot load the tls certificate or key: ") + e.what());
     }
   }
-  beast::error_code ec;
-  tcp::resolver resolver(impl->ioc);
-  auto endpoints = resolver.resolve(o.host, o.port, tcp::resolver::passive, ec);
-  if (ec || endpoints.empty()) {
-    return MakeError("listen_failed",
-                     "cannot resolve " + o.host + ":" + o.port);
-  }
-  tcp::endpoint ep = endpoints.begin()->endpoint();
-  impl->acceptor.open(ep.protocol(), ec);
-  if (!ec)
-    impl->acceptor.set_option(asio::socket_base::reuse_address(true), ec);
-  if (!ec) impl->acceptor.bind(ep, ec);
-  if (!ec) impl->acceptor.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) {
-    return MakeError("listen_failed", "cannot listen on " + o.host + ":" +
-                                          o.port + ": " + ec.message());
+  if (Status st = net::Listen(impl->acceptor, o.host, o.port); !st) {
+    return st.error();
   }
   return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
 }

@@ -15,6 +15,7 @@
 #include "broker/broker.h"
 #include "core/config.h"
 #include "core/key_file.h"
+#include "net/listen.h"
 #include "proxy/proxy_server.h"
 
 namespace tether::cli {
@@ -32,30 +33,6 @@ struct ServerFlags {
 int Fail(const std::string& message) {
   std::fprintf(stderr, "tether server: %s\n", message.c_str());
   return 1;
-}
-
-// Splits host:port, [v6]:port.
-bool SplitListen(const std::string& listen, std::string& host,
-                 std::string& port) {
-  if (!listen.empty() && listen[0] == '[') {
-    std::size_t close = listen.find(']');
-    if (close == std::string::npos || close + 1 >= listen.size() ||
-        listen[close + 1] != ':') {
-      return false;
-    }
-    host = listen.substr(1, close - 1);
-    port = listen.substr(close + 2);
-  } else {
-    std::size_t colon = listen.rfind(':');
-    if (colon == std::string::npos) return false;
-    host = listen.substr(0, colon);
-    port = listen.substr(colon + 1);
-  }
-  if (host.empty() || port.empty() || port.size() > 5) return false;
-  for (char c : port) {
-    if (c < '0' || c > '9') return false;
-  }
-  return std::stoi(port) <= 65535;
 }
 
 bool IsLoopbackHost(const std::string& host) {
@@ -86,7 +63,7 @@ int RunServer(const ServerFlags& flags) {
   if (!flags.proxy_listen.empty()) config.proxy.listen = flags.proxy_listen;
   if (!flags.data_dir.empty()) config.data_dir = flags.data_dir;
   std::string host, port;
-  if (!SplitListen(config.server.listen, host, port)) {
+  if (!net::SplitHostPort(config.server.listen, host, port)) {
     return Fail("listen address `" + config.server.listen +
                 "` must be host:port");
   }

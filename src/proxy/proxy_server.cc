@@ -31,6 +31,7 @@
 #include "core/text.h"
 #include "core/time.h"
 #include "net/http_client.h"
+#include "net/listen.h"
 #include "proxy/normalize.h"
 #include "proxy/pktline.h"
 #include "proxy/stream_redactor.h"
@@ -646,6 +647,14 @@ void Session::HandleConnect(const HeadParser& head) {
     return;
   }
   beast::error_code ec;
+  // 200, headers only: from here the connection is the tunnel.
+  auto established = [&] {
+    Response ok{http::status::ok, req.version()};
+    ok.reason("Connection Established");
+    http::response_serializer<http::string_body> sr(ok);
+    http::write_header(client_, sr, ec);
+    return !ec;
+  };
   bool routed = s_.routes->HasHost(host);
   if (!routed) {
     // A blind tunnel is a decision too: http.connect on the host.
@@ -681,21 +690,13 @@ void Session::HandleConnect(const HeadParser& head) {
                            "upstream_unreachable", up.error().message));
       return;
     }
-    Response ok{http::status::ok, req.version()};
-    ok.reason("Connection Established");
-    http::response_serializer<http::string_body> sr(ok);
-    http::write_header(client_, sr, ec);
-    if (ec) return;
+    if (!established()) return;
     Splice((*up)->socket, *caller);
     DropUpstream();
     return;
   }
   // A routed host: answer the handshake ourselves and decide each request.
-  Response ok{http::status::ok, req.version()};
-  ok.reason("Connection Established");
-  http::response_serializer<http::string_body> sr(ok);
-  http::write_header(client_, sr, ec);
-  if (ec) return;
+  if (!established()) return;
   auto leaf = s_.ca->LeafFor(host);
   if (!leaf) return;
   ssl::context ctx(ssl::context::tls_server);
@@ -1638,26 +1639,12 @@ Result<std::unique_ptr<ProxyServer>> ProxyServer::Start(
           "proxy: cannot load the upstream trust store: " + ec.message());
     }
   }
-  std::string listen = config.proxy.listen;
-  std::size_t colon = listen.rfind(':');
-  std::string host = listen.substr(0, colon);
-  if (!host.empty() && host.front() == '[')
-    host = host.substr(1, host.size() - 2);
-  beast::error_code ec;
-  auto addr = asio::ip::make_address(host, ec);
-  if (ec || colon == std::string::npos) {
-    return MakeError("invalid_config", "proxy.listen must be address:port");
+  std::string host, port;
+  if (!net::SplitHostPort(config.proxy.listen, host, port)) {
+    return MakeError("invalid_config", "proxy.listen must be host:port");
   }
-  tcp::endpoint ep(
-      addr, static_cast<unsigned short>(std::stoi(listen.substr(colon + 1))));
-  impl->acceptor.open(ep.protocol(), ec);
-  if (!ec)
-    impl->acceptor.set_option(asio::socket_base::reuse_address(true), ec);
-  if (!ec) impl->acceptor.bind(ep, ec);
-  if (!ec) impl->acceptor.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) {
-    return MakeError("listen_failed",
-                     "proxy: cannot listen on " + listen + ": " + ec.message());
+  if (Status st = net::Listen(impl->acceptor, host, port); !st) {
+    return MakeError("listen_failed", "proxy: " + st.error().message);
   }
   Impl* raw = impl.get();
   impl->accept_thread = std::thread([raw] { raw->AcceptLoop(); });
