@@ -1418,9 +1418,10 @@ Result<json::object> Broker::RecordToolResult(const TaskCaller& caller,
   if (Status s = CheckTaskActive(caller); !s) return s.error();
   if (!body.is_object()) return BadRequest("the body must be a JSON object");
   const json::object& b = body.get_object();
-  if (Status s = OnlyMembers(
-          b, {"tool", "tool_use_id", "session", "agent", "ok", "output"},
-          "the tool result");
+  if (Status s = OnlyMembers(b,
+                             {"tool", "tool_use_id", "session", "agent", "ok",
+                              "output", "output_bytes"},
+                             "the tool result");
       !s) {
     return s.error();
   }
@@ -1445,21 +1446,29 @@ Result<json::object> Broker::RecordToolResult(const TaskCaller& caller,
   if (const json::value* out = b.if_contains("output")) {
     if (!out->is_string()) return BadRequest("`output` must be a string");
     std::string_view text = out->get_string();
-    Sha256Digest d = Sha256(text);
-    e.detail["output_sha256"] = HexEncode(
-        std::string_view(reinterpret_cast<const char*>(d.data()), d.size()));
+    e.detail["output_sha256"] = HexEncode(Sha256(text));
     e.detail["output_bytes"] = text.size();
+    // A hook sends at most the first 64 KiB of a larger output, with its
+    // whole size.
+    if (const json::value* n = b.if_contains("output_bytes")) {
+      if (!n->is_int64() ||
+          n->get_int64() < static_cast<std::int64_t>(text.size())) {
+        return BadRequest("`output_bytes` is the whole output's size");
+      }
+      e.detail["output_bytes"] = n->get_int64();
+      e.detail["output_sha256_of"] = text.size();
+    }
+    // Redacted whole, then cut: a secret the cut would split is already
+    // masked. The cut never splits a UTF-8 sequence.
+    std::string kept(text);
+    if (auto redactor = audit_.log->redactor()) kept = redactor->Redact(kept);
     constexpr std::size_t kKept = 2048;
-    std::string head(text.substr(0, kKept));
-    // Never cut a UTF-8 sequence in two.
-    while (!head.empty() && text.size() > kKept &&
-           (static_cast<unsigned char>(head.back()) & 0xC0) == 0x80) {
-      head.pop_back();
+    if (kept.size() > kKept) {
+      std::size_t n = kKept;
+      while (n > 0 && (static_cast<unsigned char>(kept[n]) & 0xC0) == 0x80) --n;
+      kept.resize(n);
     }
-    if (!head.empty() && text.size() > kKept &&
-        (static_cast<unsigned char>(head.back()) & 0x80)) {
-      head.pop_back();
-    }
+    std::string head = std::move(kept);
     e.detail["output"] = head;
   }
   auto seq = Audit(std::move(e));

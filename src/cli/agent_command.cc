@@ -16,6 +16,7 @@
 #include <iterator>
 #include <memory>
 #include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -60,6 +61,17 @@ bool WriteFileAtomic(const std::string& path, std::string_view contents,
                      mode_t mode) {
   if (!WriteFileAtomically(path, contents)) return false;
   return ::chmod(path.c_str(), mode) == 0;
+}
+
+// At most `limit` bytes of standard input; false if there is more.
+bool ReadStdin(std::size_t limit, std::string& out) {
+  out.clear();
+  char buf[65536];
+  while (std::cin.read(buf, sizeof buf) || std::cin.gcount() > 0) {
+    out.append(buf, static_cast<std::size_t>(std::cin.gcount()));
+    if (out.size() > limit) return false;
+  }
+  return true;
 }
 
 std::string SelfPath() {
@@ -392,9 +404,15 @@ int RunCommand(RunFlags& f) {
   if (started->status != 201 && started->status != 200) {
     return Fail("tether run: the task was not started: " + ErrorText(*started));
   }
-  const json::object& reply = started->body.get_object();
-  std::string token(reply.at("token").as_string());
-  std::string task_id(reply.at("task").at("id").as_string());
+  std::string token, task_id;
+  if (const json::object* reply = started->body.if_object()) {
+    token = hooks::JsonString(*reply, "token");
+    if (const json::value* t = reply->if_contains("task"); t && t->is_object())
+      task_id = hooks::JsonString(t->get_object(), "id");
+  }
+  if (token.empty() || !IsTaskId(task_id)) {
+    return Fail("tether run: the server's answer names no task and token");
+  }
 
   // Everything after this point ends the task on the way out.
   auto end_task = [&](const std::string& why) {
@@ -418,11 +436,18 @@ int RunCommand(RunFlags& f) {
                 (proxy ? ErrorText(*proxy) : proxy.error().message) + ")");
   }
   const json::object& pinfo = proxy->body.get_object();
-  std::string proxy_url(pinfo.at("url").as_string());
-  std::string ca_pem(pinfo.at("ca_pem").as_string());
+  std::string proxy_url = hooks::JsonString(pinfo, "url");
+  std::string ca_pem = hooks::JsonString(pinfo, "ca_pem");
   std::vector<std::string> hosts;
-  for (const json::value& h : pinfo.at("hosts").as_array()) {
-    hosts.emplace_back(h.as_string());
+  if (const json::value* hv = pinfo.if_contains("hosts");
+      hv && hv->is_array()) {
+    for (const json::value& h : hv->get_array()) {
+      if (h.is_string()) hosts.emplace_back(h.get_string());
+    }
+  }
+  if (proxy_url.empty() || ca_pem.empty()) {
+    end_task("the server's proxy answer was incomplete");
+    return Fail("tether run: the server's proxy answer lacks url or ca_pem");
   }
 
   // A private directory for the CA files.
@@ -674,11 +699,11 @@ int RunCommand(RunFlags& f) {
 // key=value lines until a blank line or EOF (git-credential(1)).
 std::vector<std::pair<std::string, std::string>> ReadCredentialRequest() {
   std::vector<std::pair<std::string, std::string>> out;
+  std::string text;
+  ReadStdin(64 * 1024, text);  // more than that is not a credential request
+  std::istringstream lines(text.substr(0, 64 * 1024));
   std::string line;
-  std::size_t total = 0;
-  while (std::getline(std::cin, line)) {
-    total += line.size();
-    if (total > 64 * 1024) break;
+  while (std::getline(lines, line)) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (line.empty()) break;
     std::size_t eq = line.find('=');
@@ -761,8 +786,17 @@ Verdict Ask(const Connection& conn, const std::string& token,
   }
   if (!pushes_ref) contexts.push_back(call.context);
   Connection c = conn;
-  c.timeout_ms = static_cast<std::int64_t>(f.timeout_seconds) * 1000;
+  // One deadline for all of the call's decisions: the agent waits for the
+  // hook no longer than its own timeout.
+  auto deadline = std::chrono::steady_clock::now() +
+                  std::chrono::seconds(f.timeout_seconds);
   for (const json::object& ctx : contexts) {
+    c.timeout_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                       deadline - std::chrono::steady_clock::now())
+                       .count();
+    if (c.timeout_ms <= 0) {
+      return {"deny", "tether did not answer in time", "", true};
+    }
     json::value body = json::object{
         {"action", "tool.call"},
         {"resource", json::object{{"type", "Tool"}, {"id", call.tool}}},
@@ -845,10 +879,9 @@ int HookFailure(Agent agent, const std::string& event, const std::string& why) {
 }
 
 int RunHook(Agent agent, const HookFlags& f, const Connection& conn) {
-  std::string input((std::istreambuf_iterator<char>(std::cin)),
-                    std::istreambuf_iterator<char>());
-  if (input.size() > 8 * 1024 * 1024) {
-    return HookFailure(agent, "", "the hook input is too large");
+  std::string input;
+  if (!ReadStdin(8 * 1024 * 1024, input)) {
+    return HookFailure(agent, "", "the hook input is larger than 8 MiB");
   }
   JsonLimits limits;
   limits.max_bytes = 8 * 1024 * 1024;
@@ -869,6 +902,10 @@ int RunHook(Agent agent, const HookFlags& f, const Connection& conn) {
   if (post) {
     std::string tid = Env("TETHER_TASK_ID");
     if (tid.empty()) tid = TaskIdFromToken(*token);
+    if (!IsTaskId(tid)) {
+      std::fprintf(stderr, "tether: no task id to record the result under\n");
+      return 0;
+    }
     json::object report{{"tool", JsonString(in, "tool_name")},
                         {"ok", event == "PostToolUse"}};
     if (std::string s = JsonString(in, "tool_use_id"); !s.empty())
@@ -879,8 +916,16 @@ int RunHook(Agent agent, const HookFlags& f, const Connection& conn) {
     const json::value* resp = in.if_contains("tool_response");
     if (!resp) resp = in.if_contains("error");
     if (resp) {
-      report["output"] = resp->is_string() ? std::string(resp->get_string())
-                                           : SerializeJson(*resp);
+      std::string output = resp->is_string() ? std::string(resp->get_string())
+                                             : SerializeJson(*resp);
+      // The server keeps a hash, the size and the first 2 KiB; the rest
+      // need not cross (and would pass the API's body limit).
+      constexpr std::size_t kSent = 64 * 1024;
+      if (output.size() > kSent) {
+        report["output_bytes"] = output.size();
+        output.resize(kSent);
+      }
+      report["output"] = std::move(output);
     }
     json::value body = report;
     Connection c = conn;
@@ -932,9 +977,11 @@ Result<json::object> ReadJsonObject(const std::string& path) {
 
 // Adds {matcher?, hooks: [{type: command, command, ...}]} under
 // hooks.<event> unless a group already runs `command`; returns the group's
-// index.
-std::size_t AddHookGroup(json::object& root, const std::string& event,
-                         const std::string& matcher, json::object handler) {
+// and the handler's index.
+std::pair<std::size_t, std::size_t> AddHookGroup(json::object& root,
+                                                 const std::string& event,
+                                                 const std::string& matcher,
+                                                 json::object handler) {
   json::value& hooks = root["hooks"];
   if (!hooks.is_object()) hooks = json::object{};
   json::value& list = hooks.get_object()[event];
@@ -945,16 +992,18 @@ std::size_t AddHookGroup(json::object& root, const std::string& event,
     if (!groups[i].is_object()) continue;
     const json::value* hs = groups[i].get_object().if_contains("hooks");
     if (!hs || !hs->is_array()) continue;
-    for (const json::value& h : hs->get_array()) {
-      if (h.is_object() && JsonString(h.get_object(), "command") == command)
-        return i;
+    const json::array& handlers = hs->get_array();
+    for (std::size_t k = 0; k < handlers.size(); ++k) {
+      if (handlers[k].is_object() &&
+          JsonString(handlers[k].get_object(), "command") == command)
+        return {i, k};
     }
   }
   json::object group;
   if (!matcher.empty()) group["matcher"] = matcher;
   group["hooks"] = json::array{std::move(handler)};
   groups.emplace_back(std::move(group));
-  return groups.size() - 1;
+  return {groups.size() - 1, 0};
 }
 
 int InstallClaude(const HookFlags& f) {
@@ -1017,12 +1066,13 @@ int InstallCodex(const HookFlags& f) {
   for (const auto& [event, key] :
        {std::pair<const char*, const char*>{"PreToolUse", "pre_tool_use"},
         {"PostToolUse", "post_tool_use"}}) {
-    std::size_t index = AddHookGroup(
+    auto [group, handler] = AddHookGroup(
         *root, event, "",
         json::object{
             {"type", "command"}, {"command", command}, {"timeout", timeout}});
-    std::string state_key =
-        hooks_path + ":" + key + ":" + std::to_string(index) + ":0";
+    std::string state_key = hooks_path + ":" + key + ":" +
+                            std::to_string(group) + ":" +
+                            std::to_string(handler);
     trust += "\n[hooks.state.\"" + state_key + "\"]\ntrusted_hash = \"" +
              CodexTrustHash(key, command, timeout) + "\"\n";
   }

@@ -64,6 +64,30 @@ json::array PatchFiles(std::string_view patch) {
   return files;
 }
 
+// True if `word` uses a variable that `command` itself may set (NAME=,
+// export, read, for): its value there is not the hook's.
+bool AssignsAVariableIn(std::string_view command, std::string_view word) {
+  for (std::size_t i = word.find('$'); i != std::string_view::npos;
+       i = word.find('$', i + 1)) {
+    std::size_t start = i + 1;
+    if (start < word.size() && word[start] == '{') ++start;
+    std::size_t end = start;
+    while (end < word.size() &&
+           (std::isalnum(static_cast<unsigned char>(word[end])) ||
+            word[end] == '_')) {
+      ++end;
+    }
+    std::string name(word.substr(start, end - start));
+    if (name.empty()) return true;
+    if (command.find(name + "=") != std::string_view::npos ||
+        command.find("read ") != std::string_view::npos ||
+        command.find("for " + name) != std::string_view::npos) {
+      return true;
+    }
+  }
+  return false;
+}
+
 }  // namespace
 
 std::string UrlHost(std::string_view url) {
@@ -122,10 +146,20 @@ std::vector<GitPush> FindGitPushes(std::string_view command) {
   std::vector<GitPush> pushes;
   for (const auto& words : SimpleCommands(command)) {
     std::size_t i = 0;
-    while (i < words.size() && words[i].find('=') != std::string::npos &&
-           words[i].find('/') == std::string::npos) {
-      ++i;  // VAR=value prefixes
-    }
+    // NAME=value prefixes (NAME an identifier; the value may be anything).
+    auto assignment = [](const std::string& w) {
+      std::size_t eq = w.find('=');
+      if (eq == 0 || eq == std::string::npos ||
+          std::isdigit(static_cast<unsigned char>(w[0]))) {
+        return false;
+      }
+      for (std::size_t k = 0; k < eq; ++k) {
+        if (!std::isalnum(static_cast<unsigned char>(w[k])) && w[k] != '_')
+          return false;
+      }
+      return true;
+    };
+    while (i < words.size() && assignment(words[i])) ++i;
     if (i < words.size() && (words[i] == "env" || words[i] == "command" ||
                              words[i] == "exec" || words[i] == "sudo")) {
       ++i;
@@ -181,8 +215,8 @@ std::vector<GitPush> FindGitPushes(std::string_view command) {
       std::string dst =
           colon == std::string::npos ? spec : spec.substr(colon + 1);
       if (colon != std::string::npos && colon == 0) p.remove = true;
-      if (!ExpandVars(dst) || dst.empty() || dst == "HEAD" ||
-          dst.find('*') != std::string::npos) {
+      if (AssignsAVariableIn(command, dst) || !ExpandVars(dst) || dst.empty() ||
+          dst == "HEAD" || dst.find('*') != std::string::npos) {
         p.unknown_ref = true;
         continue;
       }
@@ -219,14 +253,56 @@ Result<ToolCall> MapToolCall(const json::object& in, Agent agent) {
   if (std::string s = JsonString(in, "session_id"); !s.empty())
     ctx["session"] = s;
   const std::string& t = call.tool;
-  auto limited = [](const std::string& s) {
-    return s.size() > 16 * 1024 ? s.substr(0, 16 * 1024) : s;
+  // What policy reads is never cut short: a call whose text is larger than
+  // tether reads is refused (padding must not hide the part that matters).
+  constexpr std::size_t kMaxText = 16 * 1024;
+  auto too_long = [&](std::string_view what, std::size_t size) {
+    return MakeError("invalid_input", std::string(what) +
+                                          " is larger than tether reads (" +
+                                          std::to_string(size) + " > 16 KiB)");
+  };
+  auto field = [&](std::string_view key, std::string& out) -> Status {
+    out = JsonString(input, key);
+    if (out.size() > kMaxText) return too_long(key, out.size());
+    return {};
   };
   if (t == "Bash" || t == "exec_command" || t == "shell" ||
       t == "local_shell") {
-    std::string command = JsonString(input, "command");
-    if (command.empty()) command = JsonString(input, "cmd");
-    ctx["command"] = limited(command);
+    std::string command;
+    const json::value* cv = input.if_contains("command");
+    if (!cv) cv = input.if_contains("cmd");
+    if (cv && cv->is_string()) {
+      command = std::string(cv->get_string());
+    } else if (cv && cv->is_array()) {
+      // argv form (Codex's shell: ["bash", "-lc", "SCRIPT"]): a shell's
+      // script is the command line; other argv, its words quoted.
+      std::vector<std::string> argv;
+      for (const json::value& w : cv->get_array()) {
+        if (!w.is_string()) {
+          return MakeError("invalid_input", "a command word is not a string");
+        }
+        argv.emplace_back(w.get_string());
+      }
+      auto shell = [](std::string p) {
+        p = p.substr(p.rfind('/') == std::string::npos ? 0 : p.rfind('/') + 1);
+        return p == "sh" || p == "bash" || p == "zsh" || p == "dash";
+      };
+      if (argv.size() >= 3 && shell(argv[0]) &&
+          (argv[1] == "-c" || argv[1] == "-lc" || argv[1] == "-ic")) {
+        command = argv[2];
+      } else {
+        for (const std::string& w : argv) {
+          std::string q = "'";
+          for (char ch : w)
+            q += ch == '\'' ? std::string("'\\''") : std::string(1, ch);
+          command += (command.empty() ? "" : " ") + q + "'";
+        }
+      }
+    } else {
+      return MakeError("invalid_input", "the shell call carries no command");
+    }
+    if (command.size() > kMaxText) return too_long("command", command.size());
+    ctx["command"] = command;
     call.pushes = FindGitPushes(command);
     if (!call.pushes.empty()) {
       ctx["git_push"] = true;
@@ -240,7 +316,8 @@ Result<ToolCall> MapToolCall(const json::object& in, Agent agent) {
       ctx["git_force"] = force;
       ctx["git_delete"] = remove;
       // A destination the hook cannot read (`git push`, --all, HEAD, a
-      // glob, an unset $VAR): policy may refuse or ask; the proxy sees it.
+      // glob, a $VAR the command may set): policy may refuse or ask; the
+      // proxy sees what is really pushed.
       bool unknown = false;
       for (const GitPush& q : call.pushes) unknown = unknown || q.unknown_ref;
       ctx["git_ref_unknown"] = unknown;
@@ -257,21 +334,26 @@ Result<ToolCall> MapToolCall(const json::object& in, Agent agent) {
     if (!files.empty()) ctx["file"] = files.front();
     ctx["files"] = std::move(files);
   } else if (t == "WebFetch") {
-    std::string url = JsonString(input, "url");
-    ctx["url"] = limited(url);
+    std::string url;
+    if (Status st = field("url", url); !st) return st.error();
+    ctx["url"] = url;
     ctx["url_host"] = UrlHost(url);
   } else if (t == "WebSearch") {
-    ctx["search"] = limited(JsonString(input, "query"));
+    std::string query;
+    if (Status st = field("query", query); !st) return st.error();
+    ctx["search"] = query;
   } else if (t.rfind("mcp__", 0) == 0) {
     std::size_t sep = t.find("__", 5);
     ctx["mcp_server"] =
         t.substr(5, sep == std::string::npos ? std::string::npos : sep - 5);
     ctx["mcp_tool"] = sep == std::string::npos ? "" : t.substr(sep + 2);
     std::string args = SerializeJson(input);
-    if (args.size() <= 16 * 1024) ctx["arguments"] = input;
+    if (args.size() > kMaxText) return too_long("the arguments", args.size());
+    ctx["arguments"] = input;
   } else {
     std::string args = SerializeJson(input);
-    if (args.size() <= 16 * 1024) ctx["input"] = input;
+    if (args.size() > kMaxText) return too_long("the tool input", args.size());
+    ctx["input"] = input;
   }
   return call;
 }

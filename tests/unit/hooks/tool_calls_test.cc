@@ -65,6 +65,34 @@ TEST(FindGitPushes, ExpandsVariablesFromTheEnvironment) {
   ::unsetenv("TETHER_TEST_TASK");
 }
 
+TEST(FindGitPushes, AVariableTheCommandSetsIsNotTheHooks) {
+  ::setenv("TETHER_TEST_B", "agent/t1/x", 1);
+  EXPECT_TRUE(
+      OnlyPush("TETHER_TEST_B=main; git push origin HEAD:$TETHER_TEST_B")
+          .unknown_ref);
+  ::unsetenv("TETHER_TEST_B");
+  GitPush p =
+      OnlyPush("GIT_SSH_COMMAND=/usr/bin/ssh git push origin HEAD:main");
+  EXPECT_EQ(p.refs, std::vector<std::string>{"refs/heads/main"});
+}
+
+TEST(MapToolCall, RefusesWhatItCannotReadWhole) {
+  auto map = [](const std::string& input) {
+    return MapToolCall(json::parse(input).as_object(), Agent::kCodex);
+  };
+  // Codex's argv form is read as one command line.
+  auto argv = map(
+      R"({"tool_name":"shell","tool_input":{"command":["bash","-lc","git push origin HEAD:main"]}})");
+  ASSERT_TRUE(argv);
+  EXPECT_EQ(argv->pushes.size(), 1u);
+  EXPECT_FALSE(map(R"({"tool_name":"Bash","tool_input":{"command":7}})"));
+  std::string padded = "git push origin HEAD:main #" + std::string(17000, 'x');
+  EXPECT_FALSE(map(R"({"tool_name":"Bash","tool_input":{"command":")" + padded +
+                   "\"}}"));
+  EXPECT_FALSE(map(R"({"tool_name":"mcp__a__b","tool_input":{"x":")" +
+                   std::string(17000, 'y') + "\"}}"));
+}
+
 TEST(MapToolCall, DescribesEachKindOfTool) {
   auto call = [](std::string_view input, Agent agent = Agent::kClaude) {
     auto c = MapToolCall(json::parse(input).as_object(), agent);
